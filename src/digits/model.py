@@ -1,0 +1,179 @@
+"""Named CNN architectures for 28×28×1 digit images with values in [0, 1].
+
+Every architecture ends in a softmax over the ten digits, so a model's output is always a
+probability vector. ``ARCHITECTURES`` maps a name to its builder; ``build_model`` is the
+one entry point the rest of the code uses, and ``ensemble`` averages several trained
+models into one that saves as a single ``.keras`` file.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from digits.errors import DigitsError
+
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+#: Batch-norm running statistics follow the weights closely enough for short runs to work:
+#: Keras' default of 0.99 leaves them far from the truth after a few hundred steps.
+BN_MOMENTUM = 0.9
+
+
+def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same", name: str = ""):
+    """Convolution without bias, batch normalization, ReLU: the unit most blocks are made of."""
+    x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def reference() -> keras.Model:
+    """The Keras team's "simple MNIST convnet", the yardstick of the training benchmark."""
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="reference",
+    )
+
+
+def small() -> keras.Model:
+    """A cheap CNN for the ``fast`` preset: one wide 5×5 stem, two batch-normed 3×3 convs.
+
+    The stem runs without batch norm at full resolution and is pooled at once, because
+    at 28×28 the normalization costs more time than it buys accuracy.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = layers.Conv2D(32, 5, activation="relu", name="stem_conv")(inputs)  # 24×24
+    x = layers.MaxPooling2D(2, name="stem_pool")(x)  # 12×12
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
+    x = _conv_bn_relu(x, 64, padding="valid", name="b1")  # 10×10
+    x = _conv_bn_relu(x, 64, padding="valid", name="b2")  # 8×8
+    x = layers.MaxPooling2D(2, name="b2_pool")(x)  # 4×4
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(0.4, name="dropout")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="small")
+
+
+def _vgg_like(name: str, widths: tuple[int, int, int], dense: int, dropout: float) -> keras.Model:
+    """The seed's design grown up: conv blocks with batch norm, pooling, dropout, dense head."""
+    w1, w2, w3 = widths
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = _conv_bn_relu(inputs, w1, name="b1a")
+    x = _conv_bn_relu(x, w1, name="b1b")
+    x = layers.MaxPooling2D(2, name="b1_pool")(x)  # 14×14
+    x = layers.Dropout(dropout / 2, name="b1_drop")(x)
+    x = _conv_bn_relu(x, w2, name="b2a")
+    x = _conv_bn_relu(x, w2, name="b2b")
+    x = layers.MaxPooling2D(2, name="b2_pool")(x)  # 7×7
+    x = layers.Dropout(dropout / 2, name="b2_drop")(x)
+    x = _conv_bn_relu(x, w3, padding="valid", name="b3")  # 5×5
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(dense, use_bias=False, name="head_dense")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="head_bn")(x)
+    x = layers.ReLU(name="head_relu")(x)
+    x = layers.Dropout(dropout, name="head_drop")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def medium() -> keras.Model:
+    """The default preset's CNN: three conv stages (16-32-64 filters) and a 128-unit head."""
+    return _vgg_like("medium", (16, 32, 64), dense=128, dropout=0.3)
+
+
+def large() -> keras.Model:
+    """The ``best`` preset's CNN: the same shape as ``medium`` at twice the width."""
+    return _vgg_like("large", (32, 64, 128), dense=256, dropout=0.4)
+
+
+ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {
+    "reference": reference,
+    "small": small,
+    "medium": medium,
+    "large": large,
+}
+
+
+def build_model(arch: str) -> keras.Model:
+    """Build an untrained model of the named architecture."""
+    try:
+        builder = ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}") from None
+    return builder()
+
+
+def inference_copy(model: keras.Model) -> keras.Model:
+    """An uncompiled twin of ``model`` sharing its architecture, for saving without optimizer state.
+
+    Copy the weights over with ``copy.set_weights(model.get_weights())`` before saving.
+    """
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def load_model(path: str | os.PathLike[str]) -> keras.Model:
+    """Load a ``.keras`` digit model with Keras' safe mode on, refusing anything else cleanly.
+
+    Safe mode refuses ``Lambda`` layers and other serialized Python code, so a model file
+    from a stranger can only describe layers that Keras itself provides.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DigitsError(f"model file {p} does not exist")
+    if p.is_dir():
+        raise DigitsError(f"model path {p} is a folder, not a .keras file")
+    if p.suffix != ".keras":
+        raise DigitsError(f"{p}: expected a .keras model file")
+    if not zipfile.is_zipfile(p):
+        raise DigitsError(f"{p}: not a valid .keras file (corrupt or truncated)")
+    try:
+        model = keras.saving.load_model(p, compile=False, safe_mode=True)
+    except Exception as e:  # Keras raises many types for bad files; all mean the same here
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "safe_mode" in reason or "Lambda" in reason:
+            raise DigitsError(f"{p}: refused, the file contains arbitrary code (a Lambda layer)") from None
+        raise DigitsError(f"{p}: cannot load model ({reason[:200]})") from None
+    check_digit_model(model, str(p))
+    return model
+
+
+def check_digit_model(model: keras.Model, name: str) -> None:
+    """Refuse a model that does not map 28×28×1 images to 10 probabilities."""
+    try:
+        in_shape = tuple(model.inputs[0].shape[1:])
+        out_shape = tuple(model.outputs[0].shape[1:])
+    except (AttributeError, IndexError, TypeError):
+        raise DigitsError(f"{name}: not a digit model (no single image input)") from None
+    if len(model.inputs) != 1 or in_shape != INPUT_SHAPE:
+        raise DigitsError(f"{name}: not a digit model (input shape {in_shape}, expected {INPUT_SHAPE})")
+    if out_shape != (NUM_CLASSES,):
+        raise DigitsError(f"{name}: not a digit model (output shape {out_shape}, expected (10,))")
+
+
+def ensemble(members: Sequence[keras.Model], name: str = "ensemble") -> keras.Model:
+    """One model whose output is the mean of the members' probability vectors."""
+    if len(members) == 1:
+        return members[0]
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    outputs = []
+    for i, member in enumerate(members):
+        member.name = f"member_{i}"
+        outputs.append(member(inputs))
+    mean = layers.Average(name="probabilities")(outputs)
+    return keras.Model(inputs, mean, name=name)

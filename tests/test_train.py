@@ -1,0 +1,107 @@
+"""A short real training run, its run folder, and saving/loading the model it made."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from digits.errors import DigitsError
+from digits.train import PRESETS, TrainOptions
+
+
+def test_short_run_learns_real_digits(trained_run):
+    # 8,000 training images, 3 epochs: must already exceed 90% on 10,000 held-out test digits.
+    assert trained_run.metrics["test_accuracy"] > 0.90
+    assert trained_run.metrics["train_images"] == 8000
+
+
+def test_run_folder_holds_everything(trained_run):
+    folder = trained_run.run_dir
+    for name in ("model.keras", "metrics.json", "history.csv", "curves.png", "options.json"):
+        assert (folder / name).is_file(), name
+    assert not (folder / "backup").exists(), "the resume backup is removed when a run finishes"
+    assert not [p for p in folder.iterdir() if ".tmp" in p.name], "temporary files left behind"
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_loss", "per_class_accuracy", "epochs", "train_seconds", "seed", "preset"):
+        assert key in metrics, key
+    assert 0 <= metrics["test_accuracy"] <= 1
+    assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
+    assert metrics["seed"] == 1 and metrics["preset"] == "fast" and metrics["epochs"] == 3
+    for key in ("python", "keras", "tensorflow"):
+        assert metrics["versions"][key]
+
+    options = json.loads((folder / "options.json").read_text())
+    assert options["limit"] == 8000 and options["epochs"] == 3
+
+    with open(folder / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+    assert (folder / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_saved_model_reloads_with_identical_predictions(trained_run, test_subset):
+    from digits.evaluate import compute_metrics, predict_proba
+    from digits.model import load_model
+
+    x, y = test_subset
+    first = load_model(trained_run.model_path)
+    second = load_model(trained_run.model_path)
+    p1, p2 = predict_proba(first, x), predict_proba(second, x)
+    np.testing.assert_array_equal(p1, p2)
+    # The reloaded model is the one the run reported on.
+    assert compute_metrics(y, p1)["accuracy"] > 0.90
+    # Saved without optimizer state: the file carries weights and architecture only.
+    assert getattr(first, "optimizer", None) is None
+
+
+def test_same_seed_same_start(mnist_dir, tmp_path):
+    """Same seed -> the same initial weights and the same data order (what the backend guarantees)."""
+    import keras
+
+    from digits.model import build_model
+    from digits.train import make_dataset
+
+    weights = []
+    batches = []
+    for _ in range(2):
+        keras.utils.set_random_seed(7)
+        weights.append(build_model("small").get_weights())
+        x = np.arange(50 * 28 * 28, dtype=np.uint8).reshape(50, 28, 28)
+        ds = make_dataset(x, np.arange(50) % 10, 10, shuffle_seed=7, augment=PRESETS["default"].augment)
+        batches.append(next(iter(ds))[0].numpy())
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(batches[0], batches[1])
+
+
+def test_augmentation_keeps_digits_recognizable(mnist):
+    """Augmented images stay in [0, 1], keep their ink, and actually differ from the originals."""
+    from digits.train import make_dataset
+
+    x, y = mnist.x_test[:256], mnist.y_test[:256]
+    plain = next(iter(make_dataset(x, y, 256)))[0].numpy()
+    aug = next(iter(make_dataset(x, y, 256, augment=PRESETS["default"].augment)))[0].numpy()
+    assert aug.shape == plain.shape == (256, 28, 28, 1)
+    assert aug.min() >= 0 and aug.max() <= 1
+    assert np.abs(aug - plain).mean() > 0.01
+    ink_ratio = aug.sum(axis=(1, 2, 3)) / plain.sum(axis=(1, 2, 3))
+    assert 0.5 < np.median(ink_ratio) < 1.6
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "--epochs"),
+        ({"batch_size": -3}, "--batch-size"),
+        ({"preset": "nonsense"}, "unknown preset"),
+        ({"seed": -1}, "--seed"),
+    ],
+)
+def test_nonsense_options_are_refused(kwargs, message):
+    with pytest.raises(DigitsError, match=message):
+        TrainOptions(**kwargs).resolved()
