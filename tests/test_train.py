@@ -105,3 +105,21 @@ def test_augmentation_keeps_digits_recognizable(mnist):
 def test_nonsense_options_are_refused(kwargs, message):
     with pytest.raises(DigitsError, match=message):
         TrainOptions(**kwargs).resolved()
+
+
+def test_ensemble_averages_its_members(mnist_dir, tmp_path, test_subset):
+    from digits.evaluate import predict_proba
+    from digits.model import load_model
+    from digits.train import train
+
+    out = tmp_path / "ens"
+    result = train(
+        TrainOptions(preset="fast", epochs=1, limit=3000, seed=3, ensemble=2, out=str(out), data_dir=str(mnist_dir)),
+        verbose=0,
+    )
+    assert result.metrics["ensemble"] == 2 and len(result.metrics["member_test_accuracy"]) == 2
+    assert json.loads((out / "member-2" / "options.json").read_text())["seed"] == 4
+    x, _ = test_subset
+    members = [predict_proba(load_model(out / f"member-{i}" / "model.keras"), x) for i in (1, 2)]
+    combined = predict_proba(load_model(result.model_path), x)
+    np.testing.assert_allclose(combined, (members[0] + members[1]) / 2, atol=1e-5)

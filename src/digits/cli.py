@@ -44,6 +44,21 @@ def import_keras_quietly() -> None:
         os.close(saved)
 
 
+#: Top-level modules that only the training extras install (``pip install 'digits[train]'``).
+TRAINING_MODULES = frozenset({"keras", "tensorflow", "matplotlib", "tf2onnx", "onnx"})
+
+
+def missing_extras_message(error: ImportError, verb: str) -> str | None:
+    """One line for a verb that needs the training extras in a light install; None otherwise.
+
+    ``main`` asks this about every ``ImportError``, so no verb needs its own check.
+    """
+    name = (getattr(error, "name", None) or "").split(".")[0]
+    if name not in TRAINING_MODULES:
+        return None
+    return f"digits {verb} needs the training extras ({name} is not installed): pip install 'digits[train]'"
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -80,18 +95,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         out=args.out,
         data_dir=args.data_dir,
         limit=args.limit,
+        ensemble=args.ensemble,
     )
     if args.resume is None:
         options.resolved()  # check option values before loading anything heavy
     import_keras_quietly()
     result = train(options, run_dir=args.resume)
     m = result.metrics
+    if "ensemble" in m:
+        members = ", ".join(f"{a * 100:.2f}%" for a in m["member_test_accuracy"])
+        chosen = f"average of {m['ensemble']} members ({members})"
+    else:
+        chosen = f"best epoch {m['best_epoch']}/{m['epochs']} by validation"
     print(
         f"test accuracy {m['test_accuracy'] * 100:.2f}% ({m['test_errors']} errors in 10,000), "
-        f"loss {m['test_loss']:.4f}; best epoch {m['best_epoch']}/{m['epochs']} by validation; "
+        f"loss {m['test_loss']:.4f}; {chosen}; "
         f"wall time {m['total_seconds']:.1f} s (training {m['train_seconds']:.1f} s)"
     )
-    print(f"run folder {result.run_dir}: model.keras, metrics.json, history.csv, curves.png, options.json")
+    held = "member-N/ (one run folder per member)" if "ensemble" in m else "history.csv, curves.png"
+    print(f"run folder {result.run_dir}: model.keras, metrics.json, options.json, {held}")
     return 0
 
 
@@ -104,7 +126,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from digits.inference import resolve_model_path
     from digits.model import load_model
 
-    model_path = resolve_model_path(args.model)
+    model_path = resolve_model_path(args.model, keras=True)
     model = load_model(model_path)
     out = ensure_dir(args.out) if args.out else None
     mnist = data.load_mnist(args.data_dir)
@@ -117,6 +139,64 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(format_report(metrics))
         if out is not None:
             print(f"wrote {out / 'confusion_matrix.png'} and {out / 'misclassified.png'}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the draw-a-digit page and the JSON API (``digits.server``) until Ctrl-C."""
+    from digits.inference import resolve_model_path
+
+    if resolve_model_path(args.model).suffix.lower() == ".keras":
+        import_keras_quietly()
+    from digits.server import serve
+
+    return serve(args.host, args.port, args.model)
+
+
+def _csv_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def cmd_benchmark_train(args: argparse.Namespace) -> int:
+    """Train the reference CNN and our presets side by side; print the table."""
+    from digits.benchmark import train_benchmark
+
+    try:
+        seeds = [int(s) for s in _csv_list(args.seeds)]
+    except ValueError:
+        raise DigitsError(f"--seeds takes whole numbers separated by commas, got {args.seeds!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise DigitsError(f"--seeds takes non-negative whole numbers, got {args.seeds!r}")
+    table = train_benchmark(_csv_list(args.presets), seeds, args.out, args.data_dir)
+    print(table)
+    print(f"wrote {args.out}/table.md, summary.json and accuracy_vs_seconds.png")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a Keras model to ONNX, LiteRT or SavedModel, verified against the Keras model."""
+    import shlex
+    from pathlib import Path
+
+    from digits.export import check_request, default_out, describe, export_model, format_for, write_report
+
+    fmt = args.format or format_for(args.out)
+    out = Path(args.out) if args.out else default_out(fmt, args.int8)
+    check_request(fmt, out, args.int8)  # refuse a bad request before loading TensorFlow
+    command = ["digits", "export", "--format", fmt, "--out", str(out)]
+    for flag, value in (("--model", args.model), ("--data-dir", args.data_dir), ("--report", args.report)):
+        command += [flag, str(value)] if value else []
+    command += ["--int8"] if args.int8 else []
+    import_keras_quietly()
+    report = export_model(args.model, fmt, out, int8=args.int8, data_dir=args.data_dir, command=shlex.join(command))
+    if args.report:
+        write_report(report, args.report)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print("\n".join(describe(report)))
+        if args.report:
+            print(f"wrote the report to {args.report}")
     return 0
 
 
@@ -160,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder to write (default: runs/train-N, the next free N)")
     p.add_argument("--data-dir", help=data_help)
     p.add_argument("--limit", type=_positive_int, help="train on only the first N training images (quick tries)")
+    p.add_argument(
+        "--ensemble",
+        type=_positive_int,
+        default=1,
+        metavar="K",
+        help="train K members (seeds seed..seed+K-1) and save one model averaging them",
+    )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR with its own options")
 
     p = verb("evaluate", cmd_evaluate, "score a model on the MNIST test set")
@@ -167,6 +254,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help=data_help)
     p.add_argument("--out", help="folder for confusion_matrix.png and misclassified.png")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    p = verb("serve", cmd_serve, "serve the draw-a-digit web page and the JSON API")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_non_negative_int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--model", help=model_help)
+
+    p = verb("benchmark", lambda a: a.bench_func(a), "measure speed and accuracy (see the subcommands)")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    b = kinds.add_parser("train", help="our presets against the Keras reference CNN, side by side")
+    b.set_defaults(bench_func=cmd_benchmark_train)
+    b.add_argument("--presets", default="fast,default", help="comma-separated presets (default: fast,default)")
+    b.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
+    b.add_argument("--out", default="bench/out/train", help="folder for runs, table.md, plot (default: %(default)s)")
+    b.add_argument("--data-dir", help=data_help)
+
+    p = verb("export", cmd_export, "export a model to ONNX, LiteRT (TFLite) or SavedModel, verified on the spot")
+    p.add_argument("--model", help="the .keras model to export (default: the model shipped with the package)")
+    p.add_argument(
+        "--format",
+        choices=["onnx", "litert", "savedmodel"],
+        help="output format (default: from --out's suffix, else onnx)",
+    )
+    p.add_argument("--out", help="file (.onnx, .tflite) or SavedModel folder to write (default: digits.onnx, ...)")
+    p.add_argument(
+        "--int8", action="store_true", help="quantize to 8 bits, calibrated on training images (onnx, litert)"
+    )
+    p.add_argument("--data-dir", help=data_help)
+    p.add_argument("--report", metavar="JSON", help="also write the export's record and check to this JSON file")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     return parser
 
@@ -180,6 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except DigitsError as e:
         print(f"digits: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except ImportError as e:
+        message = missing_extras_message(e, args.verb)
+        if message is None:
+            raise
+        print(f"digits: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as e:
         message = str(e) or "interrupted"

@@ -62,10 +62,24 @@ class Preset:
     label_smoothing: float = 0.1
     augment: Augment | None = field(default_factory=Augment)
     val_size: int = 5000
+    schedule: str = "cosine"  # "cosine": warm-up then cosine decay; "constant": lr throughout
     description: str = ""
 
 
 PRESETS: dict[str, Preset] = {
+    "reference": Preset(
+        arch="reference",
+        epochs=15,
+        batch_size=128,
+        lr=1e-3,
+        warmup_epochs=0,
+        weight_decay=0.0,
+        label_smoothing=0.0,
+        augment=None,
+        val_size=6000,
+        schedule="constant",
+        description="the Keras 'simple MNIST convnet' example, the benchmark's yardstick",
+    ),
     "fast": Preset(
         arch="small",
         epochs=4,
@@ -85,7 +99,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "best": Preset(
         arch="large",
-        epochs=30,
+        epochs=20,
         batch_size=128,
         lr=2e-3,
         description="highest single-model accuracy, ~20 minutes on 2 cores",
@@ -104,6 +118,7 @@ class TrainOptions:
     out: str | None = None
     data_dir: str | None = None
     limit: int | None = None  # train on only the first N training images (quick runs, tests)
+    ensemble: int = 1  # train this many members (seeds seed, seed+1, ...) and average them
 
     def resolved(self) -> Preset:
         """The preset with this run's overrides applied, after checking every value."""
@@ -122,6 +137,8 @@ class TrainOptions:
             raise DigitsError(f"--limit must be at least 20 images, got {self.limit}")
         if self.seed < 0:
             raise DigitsError(f"--seed must be a non-negative integer, got {self.seed}")
+        if self.ensemble < 1:
+            raise DigitsError(f"--ensemble must be at least 1, got {self.ensemble}")
         return p
 
 
@@ -261,6 +278,34 @@ def _make_recorder(run_dir: Path, save_model: Any, state: dict[str, Any]):
     return RunRecorder()
 
 
+def _make_test_curve(x_test: np.ndarray, y_test: np.ndarray, path: Path):
+    """Benchmark-only: log test accuracy after each epoch against training seconds.
+
+    Enabled by ``DIGITS_BENCH_TEST_CURVE=FILE`` for ``digits benchmark train``. It only
+    records; nothing in training reads it. The time spent evaluating is kept off the clock.
+    """
+    import keras
+
+    from digits.evaluate import predict_proba
+
+    class TestCurve(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None) -> None:
+            self.start = time.perf_counter()
+            self.eval_seconds = 0.0
+            self.points: list[dict[str, float]] = []
+
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            now = time.perf_counter()
+            acc = float((predict_proba(self.model, x_test).argmax(axis=1) == y_test).mean())
+            self.points.append(
+                {"epoch": epoch + 1, "seconds": now - self.start - self.eval_seconds, "test_accuracy": acc}
+            )
+            self.eval_seconds += time.perf_counter() - now
+            write_json(path, {"points": self.points, "eval_seconds": self.eval_seconds})
+
+    return TestCurve()
+
+
 def write_history(run_dir: Path, state: dict[str, Any]) -> None:
     """Rewrite ``history.csv``, ``state.json`` and ``curves.png`` from the epochs so far."""
     history = state["history"]
@@ -309,6 +354,13 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
 def _compile(model: Any, preset: Preset, steps_per_epoch: int) -> None:
     import keras
 
+    if preset.schedule == "constant":
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=preset.lr),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=preset.label_smoothing),
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        )
+        return
     total = max(1, preset.epochs * steps_per_epoch)
     warmup = min(total - 1, int(preset.warmup_epochs * steps_per_epoch))
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -350,6 +402,8 @@ def train(
         if (run_path / "metrics.json").exists():
             raise DigitsError(f"{run_path} already finished (metrics.json exists); nothing to resume")
     preset = options.resolved()
+    if options.ensemble > 1:
+        return _train_ensemble(options, run_path if resumed else None, verbose)
 
     from digits import data
 
@@ -366,12 +420,21 @@ def train(
     from digits.evaluate import compute_metrics, predict_proba
     from digits.model import build_model, inference_copy
 
-    keras.utils.set_random_seed(options.seed)
+    state_file = run_path / "state.json"
+    state: dict[str, Any] = {"history": [], "best_epoch": None, "best_val_accuracy": 0.0, "resumes": 0}
+    if resumed and state_file.is_file():
+        state = json.loads(state_file.read_text())
+    if resumed:
+        state["resumes"] = state.get("resumes", 0) + 1
+    # A resumed run reseeds by the epochs already done, so the remaining epochs see fresh
+    # shuffles and augmentations instead of replaying the first epochs' ones.
+    seed = options.seed + 1000 * len(state["history"])
+    keras.utils.set_random_seed(seed)
     x_train, y_train, x_val, y_val = data.split_validation(mnist.x_train, mnist.y_train, preset.val_size)
     if options.limit is not None:
         x_train, y_train = x_train[: options.limit], y_train[: options.limit]
     steps = math.ceil(len(x_train) / preset.batch_size)
-    train_ds = make_dataset(x_train, y_train, preset.batch_size, shuffle_seed=options.seed, augment=preset.augment)
+    train_ds = make_dataset(x_train, y_train, preset.batch_size, shuffle_seed=seed, augment=preset.augment)
     val_ds = make_dataset(x_val, y_val, 1024) if len(x_val) else None
 
     model = build_model(preset.arch)
@@ -386,14 +449,17 @@ def train(
         with atomic_path(model_path) as tmp:
             clean.save(tmp)
 
-    state_file = run_path / "state.json"
-    state: dict[str, Any] = {"history": [], "best_epoch": None, "best_val_accuracy": 0.0}
-    if resumed and state_file.is_file():
-        state = json.loads(state_file.read_text())
+    # The recorder runs first so that a kill between the two callbacks only means the
+    # epoch is trained again on resume, never a checkpoint ahead of the history.
+    # double_checkpoint keeps the previous backup to fall back on if the latest is torn.
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_path / "backup"), save_freq="epoch", delete_checkpoint=True),
         _make_recorder(run_path, save_model, state),
+        keras.callbacks.BackupAndRestore(
+            str(run_path / "backup"), save_freq="epoch", delete_checkpoint=True, double_checkpoint=True
+        ),
     ]
+    if os.environ.get("DIGITS_BENCH_TEST_CURVE"):
+        callbacks.append(_make_test_curve(mnist.x_test, mnist.y_test, Path(os.environ["DIGITS_BENCH_TEST_CURVE"])))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     print(
@@ -437,11 +503,84 @@ def train(
         "batch_size": preset.batch_size,
         "train_images": len(x_train),
         "val_images": len(x_val),
-        "resumed": resumed,
+        "resumed": state["resumes"] > 0,
+        "resumes": state["resumes"],
         "recipe": asdict(preset),
         "versions": versions(),
-        "command": "digits " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("digits", "__main__.py") else None,
+        "command": _command_line(),
     }
     write_json(run_path / "metrics.json", metrics)
     state_file.unlink(missing_ok=True)
     return TrainResult(run_path, model_path, metrics)
+
+
+def _train_ensemble(options: TrainOptions, run_path: Path | None, verbose: int | None) -> TrainResult:
+    """Train ``options.ensemble`` members with consecutive seeds and save their average.
+
+    Each member is a complete run folder (``member-1``, ``member-2``, ...) of its own, so an
+    interrupted ensemble resumes member by member.
+    """
+    started = time.time()
+    if run_path is None:
+        run_path = ensure_dir(options.out) if options.out else next_run_dir()
+        if (run_path / "metrics.json").exists():
+            raise DigitsError(f"{run_path} already holds a finished run; choose another --out")
+        write_json(run_path / "options.json", asdict(options))
+    member_metrics = []
+    for i in range(options.ensemble):
+        member_dir = run_path / f"member-{i + 1}"
+        print(f"ensemble member {i + 1}/{options.ensemble} (seed {options.seed + i})", flush=True)
+        try:
+            if (member_dir / "metrics.json").is_file():
+                member_metrics.append(json.loads((member_dir / "metrics.json").read_text()))
+                continue
+            if (member_dir / "options.json").is_file():
+                result = train(TrainOptions(), run_dir=member_dir, verbose=verbose)
+            else:
+                member = replace(options, seed=options.seed + i, out=str(member_dir), ensemble=1)
+                result = train(member, verbose=verbose)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"ensemble interrupted in member {i + 1}; finished members are kept; "
+                f"continue with: digits train --resume {run_path}"
+            ) from None
+        member_metrics.append(result.metrics)
+
+    from digits import data
+    from digits.evaluate import compute_metrics, predict_proba
+    from digits.fsutil import atomic_path
+    from digits.model import ensemble, load_model
+
+    members = [load_model(run_path / f"member-{i + 1}" / "model.keras") for i in range(options.ensemble)]
+    combined = ensemble(members)
+    model_path = run_path / "model.keras"
+    with atomic_path(model_path) as tmp:
+        combined.save(tmp)
+    mnist = data.load_mnist(options.data_dir)
+    test = compute_metrics(mnist.y_test, predict_proba(combined, mnist.x_test))
+    metrics: dict[str, Any] = {
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "test_errors": test["errors"],
+        "per_class_accuracy": {d: m["recall"] for d, m in test["per_class"].items()},
+        "ensemble": options.ensemble,
+        "member_test_accuracy": [m["test_accuracy"] for m in member_metrics],
+        "epochs": member_metrics[0]["epochs"],
+        "train_seconds": round(sum(m["train_seconds"] for m in member_metrics), 2),
+        "total_seconds": round(time.time() - started, 2),
+        "seed": options.seed,
+        "preset": options.preset,
+        "arch": member_metrics[0]["arch"],
+        "params": int(combined.count_params()),
+        "versions": versions(),
+        "command": _command_line(),
+    }
+    write_json(run_path / "metrics.json", metrics)
+    return TrainResult(run_path, model_path, metrics)
+
+
+def _command_line() -> str | None:
+    """The ``digits ...`` command that is running, if this process is the CLI."""
+    if Path(sys.argv[0]).name in ("digits", "__main__.py"):
+        return "digits " + " ".join(sys.argv[1:])
+    return None
