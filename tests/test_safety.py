@@ -48,7 +48,7 @@ def test_random_bytes_model_is_refused(tmp_path, size):
 
     path = tmp_path / "random.keras"
     path.write_bytes(np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes())
-    with pytest.raises(DigitsError, match="random.keras"):
+    with pytest.raises(DigitsError, match=r"random\.keras"):
         load_model(path)
 
 
