@@ -122,7 +122,9 @@ def inference_copy(model: keras.Model) -> keras.Model:
 
     Copy the weights over with ``copy.set_weights(model.get_weights())`` before saving.
     """
-    twin = keras.models.clone_model(model)
+    # Not keras.models.clone_model: it compiles the clone, and the optimizer state would be
+    # saved with it (three times the file size).
+    twin = model.__class__.from_config(model.get_config())
     twin.set_weights(model.get_weights())
     return twin
 
