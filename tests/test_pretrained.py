@@ -11,7 +11,7 @@ from digits.inference import Predictor
 def test_packaged_model_scores_on_real_test_digits(test_subset):
     x, y = test_subset
     predictor = Predictor()  # no path: falls back to the packaged model
-    assert predictor.path == pretrained.model_path()
+    assert predictor.path == pretrained.default_model_path()
     probs = predictor.probabilities(x)
     accuracy = float((probs.argmax(axis=1) == y).mean())
     assert accuracy >= 0.99, accuracy

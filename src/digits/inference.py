@@ -1,7 +1,8 @@
 """One ``Predictor`` that loads a model once and classifies batches of 28×28 images.
 
 The CLI verbs and the web server all go through it. The engine that runs the model is
-picked from the file: ``.keras`` runs on Keras. Input is always MNIST-like: N×28×28
+picked from the file: ``.keras`` runs on Keras, ``.onnx`` on ONNX Runtime and ``.tflite``
+on LiteRT; the last two never import TensorFlow. Input is always MNIST-like: N×28×28
 (or N×28×28×1) with values in [0, 1], or uint8 in [0, 255].
 """
 
@@ -36,25 +37,181 @@ class KerasEngine:
     name = "keras"
 
     def __init__(self, path: Path) -> None:
+        if not _installed("keras"):  # the light install
+            raise DigitsError(
+                f"{path}: running .keras models needs the training extras: pip install 'digits[train]' "
+                "(or run the model's ONNX export: digits export)"
+            )
         from digits.model import load_model
 
         self.model = load_model(path)
+        _check_probabilities(path, self)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         out = self.model(batch, training=False)
         return np.asarray(out, dtype=np.float32)
 
 
-ENGINES: dict[str, type] = {".keras": KerasEngine}
+def _installed(module: str) -> bool:
+    """Whether ``module`` could be imported, found without importing it (TensorFlow takes seconds)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
-def resolve_model_path(model: str | os.PathLike[str] | None) -> Path:
-    """The model file to use: the one given, or the model shipped with the package."""
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:200]
+
+
+def _check_io(path: Path, in_shape: Any, in_type: str, out_shape: Any) -> None:
+    """Refuse a model whose input is not N×28×28×1 float or whose output is not N×10.
+
+    Dimensions after the batch one must be fixed numbers; the batch one may be anything.
+    """
+
+    def dims(shape: Any) -> tuple[int | None, ...]:
+        return tuple(int(d) if isinstance(d, int | np.integer) and d > 0 else None for d in list(shape)[1:])
+
+    if dims(in_shape) != (28, 28, 1):
+        raise DigitsError(f"{path}: not a digit model (input shape {dims(in_shape)}, expected (28, 28, 1))")
+    if "float" not in in_type:
+        raise DigitsError(f"{path}: not a digit model (input type {in_type}, expected float32 images)")
+    if dims(out_shape) != (10,):
+        raise DigitsError(f"{path}: not a digit model (output shape {dims(out_shape)}, expected (10,))")
+
+
+def _check_probabilities(path: Path, engine: Engine) -> None:
+    """Run two probe images and refuse a model whose outputs are not probability vectors.
+
+    A model with the right shapes can still end in logits or in something else altogether;
+    its answers would look like digits and mean nothing.
+    """
+    probe = np.zeros((2, 28, 28, 1), dtype=np.float32)
+    probe[1, 8:20, 12:16, 0] = 1.0  # a bar, roughly a "1"
+    try:
+        out = np.asarray(engine(probe), dtype=np.float64)
+    except Exception as e:  # runtimes raise their own types for a model they cannot run
+        raise DigitsError(f"{path}: the model cannot run ({_first_line(e)})") from None
+    if out.shape != (2, 10):
+        raise DigitsError(f"{path}: not a digit model (output shape {out.shape[1:]} for 28×28 images)")
+    # int8 models quantize each probability to steps of 1/256, so their sums stray by ~0.01
+    if not np.isfinite(out).all() or out.min() < -0.01 or np.abs(out.sum(axis=1) - 1.0).max() > 0.05:
+        raise DigitsError(f"{path}: not a digit model (its outputs are not probabilities over the 10 digits)")
+
+
+class OnnxEngine:
+    """Runs a ``.onnx`` model on ONNX Runtime (CPU): fast to start, no TensorFlow.
+
+    ONNX files hold a graph of standard operators and weights, no code; the model is
+    checked to take 28×28×1 float images and to return 10 probabilities.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, path: Path) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise DigitsError(f"{path}: running .onnx models needs ONNX Runtime: pip install onnxruntime") from None
+        if path.is_dir():
+            raise DigitsError(f"model path {path} is a folder, not an .onnx file")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: ours are reported as one line anyway
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # InvalidProtobuf, InvalidArgument, Fail, ... all mean "cannot use this file"
+            raise DigitsError(f"{path}: not a valid ONNX model, corrupt or truncated ({_first_line(e)})") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise DigitsError(
+                f"{path}: not a digit model ({len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1)"
+            )
+        _check_io(path, inputs[0].shape, inputs[0].type, outputs[0].shape)
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        _check_probabilities(path, self)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        return np.asarray(self.session.run([self.output_name], {self.input_name: x})[0], dtype=np.float32)
+
+
+class LiteRTEngine:
+    """Runs a ``.tflite`` model with the LiteRT interpreter (``ai-edge-litert``), no TensorFlow.
+
+    Falls back to ``tf.lite.Interpreter`` where only TensorFlow is installed. An interpreter
+    is not safe to share between threads, so calls are serialized with a lock.
+    """
+
+    name = "litert"
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        interpreter_class = _litert_interpreter_class(path)
+        if path.is_dir():
+            raise DigitsError(f"model path {path} is a folder, not a .tflite file")
+        try:
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=os.cpu_count() or 1)
+        except Exception as e:  # ValueError for a bad flatbuffer, RuntimeError for unknown ops
+            raise DigitsError(f"{path}: not a valid LiteRT model, corrupt or truncated ({_first_line(e)})") from None
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise DigitsError(
+                f"{path}: not a digit model ({len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1)"
+            )
+        self._input, self._output = inputs[0], outputs[0]
+        dtype = np.dtype(self._input["dtype"]).name
+        _check_io(path, self._input["shape_signature"], dtype, self._output["shape_signature"])
+        self._lock = threading.Lock()
+        self._batch = -1
+        _check_probabilities(path, self)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        with self._lock:
+            if len(x) != self._batch:
+                self.interpreter.resize_tensor_input(self._input["index"], [len(x), 28, 28, 1], strict=True)
+                self.interpreter.allocate_tensors()
+                self._batch = len(x)
+            self.interpreter.set_tensor(self._input["index"], x)
+            self.interpreter.invoke()
+            return np.array(self.interpreter.get_tensor(self._output["index"]), dtype=np.float32)
+
+
+def _litert_interpreter_class(path: Path) -> Any:
+    """The LiteRT interpreter: ``ai-edge-litert``'s, else TensorFlow's, else a one-line error."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+    except ImportError:
+        pass
+    if _installed("tensorflow"):
+        import tensorflow as tf
+
+        return tf.lite.Interpreter
+    raise DigitsError(f"{path}: running .tflite models needs LiteRT: pip install 'digits[litert]'")
+
+
+ENGINES: dict[str, type] = {".keras": KerasEngine, ".onnx": OnnxEngine, ".tflite": LiteRTEngine}
+
+
+def resolve_model_path(model: str | os.PathLike[str] | None, *, keras: bool = False) -> Path:
+    """The model file to use: the one given, or the model shipped with the package.
+
+    The packaged default is its ONNX twin when ONNX Runtime is installed (it starts in a
+    fraction of the time and needs no TensorFlow), else the ``.keras`` file. Verbs that
+    need the Keras model itself (evaluate, export) pass ``keras=True``.
+    """
     if model:
         return Path(model)
     from digits import pretrained
 
-    return pretrained.model_path()
+    return pretrained.model_path() if keras else pretrained.default_model_path()
 
 
 def load_engine(path: Path) -> Engine:
