@@ -1,0 +1,472 @@
+"""The FastAPI app behind ``digits serve``: the draw-a-digit page plus a JSON API.
+
+One :class:`~digits.inference.Predictor` is loaded when the app is made and shared by all
+requests. Decoding, preprocessing and the model run in worker threads, never on the event
+loop, so one slow request does not stall the others. Request bodies are read as a stream and
+refused with 413 as soon as they pass :data:`MAX_UPLOAD_BYTES`, so an oversized upload is
+never held in memory. Anything wrong with the input is a 4xx with a one-line ``detail``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import platform
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from digits import __version__, pretrained
+from digits.errors import DigitsError
+from digits.inference import Predictor
+
+#: Largest request body accepted by the upload endpoints (10 MiB); bigger ones get 413.
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+#: The page loads nothing from elsewhere: this policy makes the browser hold it to that.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+log = logging.getLogger("digits.server")
+
+T = TypeVar("T")
+
+NOTHING_DRAWN = "nothing drawn: the image has no ink"
+
+
+# ---------------------------------------------------------------------------------------
+# Response shapes (they are what /docs shows)
+
+
+class TopK(BaseModel):
+    digit: int
+    probability: float
+
+
+class DigitResult(BaseModel):
+    """What ``POST /api/predict`` answers. With ``nothing_drawn`` true every other field is empty."""
+
+    nothing_drawn: bool = Field(description="true when the image has no ink: there is no digit to read")
+    message: str | None = Field(None, description="why there is no digit, when there is none")
+    digit: int | None = Field(None, description="the most likely digit, 0-9")
+    probability: float | None = Field(None, description="the model's probability for that digit")
+    unsure: bool | None = Field(None, description="true when the top probability is low: treat the answer with doubt")
+    probabilities: list[float] | None = Field(None, description="the 10 probabilities, for digits 0 to 9")
+    top_k: list[TopK] = Field(default_factory=list, description="the most likely digits, best first")
+    input_png: str | None = Field(None, description="the 28×28 image the model saw, as a base64 PNG")
+
+
+class ReadDigit(BaseModel):
+    digit: int
+    probability: float
+    box: list[int] = Field(description="x0, y0, x1, y1 in the uploaded image's pixels")
+    unsure: bool
+
+
+class NumberResult(BaseModel):
+    """What ``POST /api/read`` answers."""
+
+    nothing_drawn: bool = Field(description="true when the image has no ink: there is nothing to read")
+    message: str | None = None
+    text: str = Field("", description="the number read, left to right")
+    digits: list[ReadDigit] = Field(default_factory=list, description="one entry per digit found, left to right")
+    width: int = Field(description="the uploaded image's width in pixels (the boxes' frame)")
+    height: int = Field(description="the uploaded image's height in pixels")
+
+
+def _openapi_image_body(purpose: str) -> dict[str, Any]:
+    """OpenAPI text for a body that is either a multipart ``file`` field or raw image bytes."""
+    binary = {"type": "string", "format": "binary"}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": f"{purpose}: a PNG, JPEG, GIF, BMP, TIFF or WebP image, as a multipart field named "
+            f"`file` or as the raw request body; at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB.",
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {"file": binary}, "required": ["file"]}
+                },
+                "image/*": {"schema": binary},
+                "application/octet-stream": {"schema": binary},
+            },
+        }
+    }
+
+
+BAD_INPUT = {
+    400: {"description": "not an image, an unreadable image, or an empty body"},
+    413: {"description": f"the body is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB"},
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Reading uploads
+
+
+class UploadTooLarge(Exception):
+    """The request body passed the size limit; raised while streaming, before it is all read."""
+
+
+async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """Pass chunks through, stopping with :class:`UploadTooLarge` once more than ``limit`` bytes came."""
+    total = 0
+    async for chunk in stream:
+        total += len(chunk)
+        if total > limit:
+            raise UploadTooLarge
+        yield chunk
+
+
+async def read_upload(request: Request, limit: int = MAX_UPLOAD_BYTES) -> bytes:
+    """The uploaded image's bytes: a multipart field (``file``, or the only file) or the whole raw body.
+
+    A declared ``Content-Length`` over the limit is refused before any of the body is read; a
+    chunked body is counted as it arrives and refused as soon as it passes the limit.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise HTTPException(400, "bad Content-Length header") from None
+        if size > limit:
+            raise UploadTooLarge
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() == "multipart/form-data":
+        parser = MultiPartParser(request.headers, _capped(request.stream(), limit), max_files=1, max_fields=8)
+        try:
+            form = await parser.parse()
+        except MultiPartException as e:
+            raise HTTPException(400, f"bad multipart upload: {e.message}") from None
+        try:
+            uploads = [v for v in form.values() if isinstance(v, UploadFile)]
+            field = form.get("file")
+            chosen = field if isinstance(field, UploadFile) else (uploads[0] if uploads else None)
+            if chosen is None:
+                raise HTTPException(400, "the multipart upload has no file: send the image as the field 'file'")
+            data = await chosen.read()
+        finally:
+            await form.close()
+    else:
+        parts = [chunk async for chunk in _capped(request.stream(), limit)]
+        data = b"".join(parts)
+    if not data:
+        raise HTTPException(400, "empty upload: send an image")
+    return data
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+def _png_base64(image: np.ndarray) -> str:
+    """A float image in [0, 1] as base64 PNG text (for the page's "what the model saw" view)."""
+    pixels = np.clip(np.rint(np.asarray(image, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _is_no_ink(error: DigitsError) -> bool:
+    """Whether preprocessing refused the image because it is blank (a result, not an error)."""
+    return str(error).startswith("no ink found")
+
+
+def _version(*distributions: str) -> str | None:
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def model_info(predictor: Predictor) -> dict[str, Any]:
+    """Name, engine and test accuracy of the served model, from the ``metrics.json`` beside it."""
+    path = Path(predictor.path)
+    info: dict[str, Any] = {
+        "name": path.name,
+        "path": str(path),
+        "engine": predictor.engine_name,
+        "packaged": path.resolve().parent == pretrained.FOLDER,
+        "test_accuracy": None,
+    }
+    metrics_file = path.parent / "metrics.json"
+    if metrics_file.is_file():
+        try:
+            metrics = json.loads(metrics_file.read_text())
+        except (OSError, ValueError):
+            metrics = {}
+        if isinstance(metrics, dict):
+            for key in ("test_accuracy", "test_errors", "arch", "preset", "params"):
+                if key in metrics:
+                    info[key] = metrics[key]
+    return info
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the pieces that decide the answers, for bug reports."""
+    return {
+        "digits": __version__,
+        "python": platform.python_version(),
+        "numpy": _version("numpy"),
+        "pillow": _version("pillow"),
+        "keras": _version("keras"),
+        "tensorflow": _version("tensorflow", "tensorflow-cpu"),
+        "onnxruntime": _version("onnxruntime"),
+        "fastapi": _version("fastapi"),
+        "uvicorn": _version("uvicorn"),
+    }
+
+
+class RequestLog:
+    """ASGI middleware that logs one line per HTTP request: client, method, path, status, time, and a note."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        state = scope.setdefault("state", {})
+
+        async def send_logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logged)
+        finally:
+            client = scope.get("client")
+            who = client[0] if client else "-"
+            path = scope.get("path", "")
+            if scope.get("query_string"):
+                path += "?" + scope["query_string"].decode("latin-1")
+            note = state.get("log_note")
+            ms = (time.perf_counter() - start) * 1000.0
+            log.info(
+                "%s %s %s %d %.1f ms%s", who, scope.get("method", "-"), path, status, ms, f" {note}" if note else ""
+            )
+
+
+# ---------------------------------------------------------------------------------------
+# The app
+
+
+def create_app(
+    predictor_or_model_path: Predictor | str | os.PathLike[str] | None = None,
+    *,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+) -> FastAPI:
+    """Make the app around one predictor (or load one from a model path; None = the packaged model).
+
+    The model is loaded and run once here, so a bad model file fails before the server starts
+    and the first visitor does not wait for the engine to warm up.
+    """
+    if isinstance(predictor_or_model_path, Predictor):
+        predictor = predictor_or_model_path
+    else:
+        predictor = Predictor(predictor_or_model_path)
+    predictor.probabilities(np.zeros((1, 28, 28), dtype=np.float32))  # warm-up
+
+    from digits import preprocess
+
+    info = model_info(predictor)
+    # At most this many images are in the model at once; the rest wait in their worker threads.
+    # More would only make the engines fight over the same cores.
+    model_slots = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
+
+    app = FastAPI(
+        title="digits",
+        version=__version__,
+        summary="Recognize a handwritten digit, or read a handwritten number, from an image.",
+        description=(
+            "Send an image (PNG, JPEG, ...) as a multipart field `file` or as the raw body. "
+            f"Bodies over {max_upload_bytes:,} bytes are refused with 413. The page at `/` uses this API."
+        ),
+    )
+    app.state.predictor = predictor
+    app.add_middleware(RequestLog)
+
+    async def off_loop(request: Request, job: Callable[[], T]) -> T:
+        """Run ``job`` in a worker thread; input problems become 400, a bug becomes a logged 500."""
+        try:
+            return await run_in_threadpool(job)
+        except DigitsError as e:
+            request.state.log_note = f"rejected: {e}"
+            raise HTTPException(400, str(e)) from None
+        except Exception as e:  # never let one request's surprise take the server down
+            log.exception("error while handling %s %s", request.method, request.url.path)
+            raise HTTPException(500, f"internal error: {type(e).__name__}") from None
+
+    async def upload(request: Request) -> bytes:
+        try:
+            return await read_upload(request, max_upload_bytes)
+        except UploadTooLarge:
+            request.state.log_note = "upload too large"
+            raise HTTPException(
+                413,
+                f"upload too large: the limit is {max_upload_bytes:,} bytes",
+                headers={"Connection": "close"},
+            ) from None
+        except ClientDisconnect:
+            request.state.log_note = "client went away"
+            raise HTTPException(400, "the client disconnected during the upload") from None
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
+
+    @app.post(
+        "/api/predict",
+        response_model=DigitResult,
+        response_model_exclude_none=False,
+        openapi_extra=_openapi_image_body("the image of one digit"),
+        responses=BAD_INPUT,
+        summary="Recognize one handwritten digit",
+    )
+    async def predict(
+        request: Request, top_k: int = Query(3, ge=1, le=10, description="how many runners-up to list")
+    ) -> dict[str, Any]:
+        """The digit in the image, its probability, all 10 probabilities and the 28×28 input the model saw.
+
+        A blank image gives ``nothing_drawn: true`` and no digit.
+        """
+        data = await upload(request)
+
+        def job() -> dict[str, Any]:
+            image = preprocess.load_image(data)
+            try:
+                x = preprocess.to_mnist(image)
+            except DigitsError as e:
+                if _is_no_ink(e):
+                    return {"nothing_drawn": True, "message": NOTHING_DRAWN}
+                raise
+            with model_slots:
+                prediction = predictor.predict(x[None], top_k=top_k)[0]
+            return {"nothing_drawn": False, **prediction.to_dict(), "input_png": _png_base64(x)}
+
+        result = await off_loop(request, job)
+        request.state.log_note = (
+            "nothing drawn"
+            if result["nothing_drawn"]
+            else f"digit={result['digit']} p={result['probability']:.3f} bytes={len(data)}"
+        )
+        return result
+
+    @app.post(
+        "/api/read",
+        response_model=NumberResult,
+        openapi_extra=_openapi_image_body("the image of a handwritten number"),
+        responses=BAD_INPUT,
+        summary="Read a handwritten number (several digits)",
+    )
+    async def read(request: Request) -> dict[str, Any]:
+        """The number in the image, with each digit's probability and box (in the image's pixels).
+
+        A blank image gives ``nothing_drawn: true`` and an empty ``text``.
+        """
+        data = await upload(request)
+
+        def job() -> dict[str, Any]:
+            from digits import segment  # TEMP until segment.py lands
+
+            image = preprocess.load_image(data)
+            size = {"width": image.width, "height": image.height}
+            try:
+                with model_slots:
+                    reading = segment.read_number(image, predictor)
+            except DigitsError as e:
+                if _is_no_ink(e):
+                    return {"nothing_drawn": True, "message": NOTHING_DRAWN, **size}
+                raise
+            found = reading.to_dict()
+            return {"nothing_drawn": False, "text": found["text"], "digits": found["digits"], **size}
+
+        result = await off_loop(request, job)
+        request.state.log_note = "nothing drawn" if result["nothing_drawn"] else f"text={result['text']!r}"
+        return result
+
+    @app.get("/healthz", summary="Liveness, the served model and versions")
+    async def healthz() -> dict[str, Any]:
+        """``status: ok`` while the server answers, with the model (name, engine, test accuracy) and versions."""
+        return {"status": "ok", "model": info, "max_upload_bytes": max_upload_bytes, "versions": versions()}
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+# ---------------------------------------------------------------------------------------
+# Running it
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound socket for ``host:port``, or a one-line DigitsError (port taken, unknown host)."""
+    if not 0 <= port <= 65535:
+        raise DigitsError(f"--port must be between 0 and 65535, got {port}")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as e:
+        raise DigitsError(f"cannot listen on {host!r}: {e.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise DigitsError(f"cannot listen on {host}:{port}: {e.strerror or e} (is --port taken?)") from None
+    return sock
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, model: str | os.PathLike[str] | None = None) -> int:
+    """Load the model, listen on ``host:port`` and serve until Ctrl-C; one log line per request on stderr."""
+    import uvicorn
+
+    sock = _listen(host, port)
+    try:
+        app = create_app(model)
+        predictor: Predictor = app.state.predictor
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        print(
+            f"digits: serving http://{shown}:{bound}/ with {predictor.path} ({predictor.engine_name}); Ctrl-C stops",
+            flush=True,
+        )
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+    print("digits: stopped", flush=True)
+    return 0
