@@ -316,7 +316,8 @@ def test_undo_and_clear(page, mnist) -> None:
 
 
 def test_upload_shows_the_result(page, mnist, tmp_path: Path) -> None:
-    """An uploaded image (dark ink on white, as a scan would be) is read and shown; a non-image gets a message."""
+    """An uploaded image (dark ink on white, as a scan would be) is read and shown; a blank one is
+    "nothing drawn"; a non-image gets the server's message."""
     digits = first_of_each(mnist)
     path = tmp_path / "three.png"
     path.write_bytes(png_bytes(digits[3], invert=True))
@@ -324,6 +325,14 @@ def test_upload_shows_the_result(page, mnist, tmp_path: Path) -> None:
     wait_settled(page)
     assert shown_digit(page) == "3"
     assert page.locator("#pad").evaluate("el => el.classList.contains('has-ink')")
+
+    blank = tmp_path / "blank.png"
+    Image.new("L", (200, 200), 255).save(blank)
+    page.set_input_files("#file", str(blank))
+    wait_settled(page)
+    assert page.locator("#result").get_attribute("data-state") == "empty"
+    assert page.locator("#result-label").inner_text() == "Nothing drawn"
+    assert shown_digit(page) == "–"
 
     text = tmp_path / "notes.txt"
     text.write_text("this is not an image\n")
@@ -335,19 +344,21 @@ def test_upload_shows_the_result(page, mnist, tmp_path: Path) -> None:
 
 
 def test_number_mode_reads_digits_side_by_side(page, mnist, tmp_path: Path) -> None:
-    """In number mode, three real digits drawn side by side are read left to right, with a box each."""
-    digits = first_of_each(mnist)
+    """In number mode, the first three MNIST test digits drawn side by side are read left to right, a box each."""
     page.click("#mode-number")
     assert page.locator("#number-view").is_visible()
     box = pad_box(page)
-    cell = box["height"]  # each digit in a square as tall as the pad
+    cell = min(box["height"], box["width"] / 4.2)  # each digit in a square, with gaps between
     gap = (box["width"] - 3 * cell) / 4
-    for i, label in enumerate((3, 0, 7)):
-        sub = {"x": box["x"] + gap + i * (cell + gap), "y": box["y"], "width": cell, "height": cell}
-        draw(page, strokes_for(digits[label]), sub)
+    top = box["y"] + (box["height"] - cell) / 2
+    for i in range(3):
+        sub = {"x": box["x"] + gap + i * (cell + gap), "y": top, "width": cell, "height": cell}
+        draw(page, strokes_for(mnist.x_test[i]), sub)
     wait_settled(page)
-    assert page.locator("#result-number").inner_text().strip() == "307"
+    truth = "".join(str(int(d)) for d in mnist.y_test[:3])
+    assert page.locator("#result-number").inner_text().strip() == truth
     assert page.locator(".chip").count() == 3
+    assert page.locator(".chip img").count() == 3
     page.screenshot(path=str(tmp_path / "number.png"))
     assert not page.problems, page.problems
 

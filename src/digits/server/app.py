@@ -84,6 +84,8 @@ class ReadDigit(BaseModel):
     probability: float
     box: list[int] = Field(description="x0, y0, x1, y1 in the uploaded image's pixels")
     unsure: bool
+    top_k: list[TopK] = Field(default_factory=list, description="the most likely digits here, best first")
+    input_png: str | None = Field(None, description="the 28×28 image the model saw for this digit, as a base64 PNG")
 
 
 class NumberResult(BaseModel):
@@ -92,6 +94,8 @@ class NumberResult(BaseModel):
     nothing_drawn: bool = Field(description="true when the image has no ink: there is nothing to read")
     message: str | None = None
     text: str = Field("", description="the number read, left to right")
+    probability: float | None = Field(None, description="the chance that every digit is right (their product)")
+    unsure: bool | None = Field(None, description="true when any digit is unsure")
     digits: list[ReadDigit] = Field(default_factory=list, description="one entry per digit found, left to right")
     width: int = Field(description="the uploaded image's width in pixels (the boxes' frame)")
     height: int = Field(description="the uploaded image's height in pixels")
@@ -297,7 +301,7 @@ def create_app(
         predictor = Predictor(predictor_or_model_path)
     predictor.probabilities(np.zeros((1, 28, 28), dtype=np.float32))  # warm-up
 
-    from digits import preprocess
+    from digits import preprocess, segment
 
     info = model_info(predictor)
     # At most this many images are in the model at once; the rest wait in their worker threads.
@@ -397,8 +401,6 @@ def create_app(
         data = await upload(request)
 
         def job() -> dict[str, Any]:
-            from digits import segment  # TEMP until segment.py lands
-
             image = preprocess.load_image(data)
             size = {"width": image.width, "height": image.height}
             try:
@@ -409,7 +411,9 @@ def create_app(
                     return {"nothing_drawn": True, "message": NOTHING_DRAWN, **size}
                 raise
             found = reading.to_dict()
-            return {"nothing_drawn": False, "text": found["text"], "digits": found["digits"], **size}
+            for entry, digit in zip(found["digits"], reading.digits, strict=True):
+                entry["input_png"] = _png_base64(digit.image) if digit.image is not None else None
+            return {"nothing_drawn": False, **found, **size}
 
         result = await off_loop(request, job)
         request.state.log_note = "nothing drawn" if result["nothing_drawn"] else f"text={result['text']!r}"

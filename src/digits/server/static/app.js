@@ -11,7 +11,6 @@
 (() => {
   const INK_WIDTH = 0.085; // stroke width as a share of the pad's height: about MNIST's pen
   const EXPORT_HEIGHT = 280; // pixels of the PNG sent to the server (10× MNIST)
-  const WIDE = 2.5; // width / height of the pad in number mode
   const LIVE_MS = 180; // while the pen moves, ask at most this often
   const DONE_MS = 40; // after the pen lifts, ask this soon
   let maxUploadBytes = 10 * 1024 * 1024; // replaced by /healthz's figure
@@ -37,7 +36,11 @@
   let inflight = false;
   let lastAnswer = null; // the number reading on screen, for its boxes
 
-  const aspect = () => (mode === "number" ? WIDE : 1);
+  // Width / height of the pad as laid out now: 1 for a digit, wider for a number (CSS decides).
+  const aspect = () => {
+    const rect = pad.getBoundingClientRect();
+    return rect.height > 0 ? rect.width / rect.height : 1;
+  };
 
   // ----------------------------------------------------------------------------- chart
 
@@ -280,7 +283,12 @@
 
   async function post(body, contentType) {
     const url = mode === "number" ? "/api/read" : "/api/predict?top_k=3";
-    const response = await fetch(url, { method: "POST", body, headers: { "Content-Type": contentType } });
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", body, headers: { "Content-Type": contentType } });
+    } catch {
+      throw new Error("The server did not answer. Is digits serve still running?");
+    }
     let data = null;
     try {
       data = await response.json();
@@ -343,12 +351,12 @@
     renderBoxes();
   }
 
-  function showNothing(message) {
+  function showNothing() {
     showEmpty();
     const label = mode === "number" ? "number-label" : "result-label";
     const detail = mode === "number" ? "number-detail" : "result-detail";
     $(label).textContent = "Nothing drawn";
-    $(detail).textContent = `${message || "The image has no ink"}: there is no digit to read.`;
+    $(detail).textContent = "The model found no ink here, so there is nothing to read.";
   }
 
   function showError(message) {
@@ -372,7 +380,7 @@
 
   function show(answer) {
     if (answer.nothing_drawn) {
-      showNothing(answer.message ? "Nothing drawn" : "");
+      showNothing();
       return;
     }
     if (mode === "number") return showNumber(answer);
@@ -405,7 +413,8 @@
     setState(unsure ? "unsure" : "ok");
     $("result-number").textContent = answer.text;
     const n = answer.digits.length;
-    $("number-label").textContent = `${n} digit${n === 1 ? "" : "s"}`;
+    const overall = typeof answer.probability === "number" ? ` · ${percent(answer.probability)} sure overall` : "";
+    $("number-label").textContent = `${n} digit${n === 1 ? "" : "s"}${overall}`;
     $("number-detail").textContent = unsure
       ? `${unsure} of them unsure (dashed boxes): try writing ${unsure === 1 ? "it" : "them"} more clearly.`
       : "Each box on the drawing is one digit the model read.";
@@ -413,6 +422,14 @@
       ...answer.digits.map((d) => {
         const li = document.createElement("li");
         li.className = `chip${d.unsure ? " unsure" : ""}`;
+        if (d.input_png) {
+          const img = document.createElement("img");
+          img.src = `data:image/png;base64,${d.input_png}`;
+          img.alt = `the 28×28 image the model saw for this ${d.digit}`;
+          img.width = 28;
+          img.height = 28;
+          li.append(img);
+        }
         const b = document.createElement("b");
         b.textContent = String(d.digit);
         const span = document.createElement("span");
