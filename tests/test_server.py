@@ -14,6 +14,8 @@ import json
 import logging
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -525,6 +527,37 @@ def test_a_slow_prediction_does_not_block_others(digits) -> None:
         worker.join(30)
     assert done["digit"] == 7
     assert quick < 1.5 < done["slow"] - start, (quick, done["slow"] - start)
+
+
+LIGHT_SERVER = """
+import importlib.abc, io, sys, warnings
+
+class Blocker(importlib.abc.MetaPathFinder):  # as if the training extras were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"tensorflow", "keras", "matplotlib", "tf2onnx"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, Blocker())
+from PIL import Image
+from digits.server import create_app
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    from fastapi.testclient import TestClient
+buffer = io.BytesIO()
+image = Image.new("L", (100, 100))
+image.paste(255, (45, 15, 55, 85))  # a bar: a "1"
+image.save(buffer, "PNG")
+with TestClient(create_app()) as client:
+    print(client.post("/api/predict", content=buffer.getvalue()).json()["digit"])
+    print(client.get("/healthz").json()["model"]["engine"])
+"""
+
+
+def test_serving_needs_no_tensorflow() -> None:
+    """The light install (no TensorFlow, Keras or matplotlib) serves the packaged ONNX model."""
+    done = subprocess.run([sys.executable, "-c", LIGHT_SERVER], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "onnxruntime"]
 
 
 # ---------------------------------------------------------------------------------------
