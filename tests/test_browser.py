@@ -294,6 +294,28 @@ def test_drawing_real_digits_shows_them(page, mnist, tmp_path: Path) -> None:
     assert not page.problems, page.problems
 
 
+def test_answers_while_the_pen_is_down(page, mnist) -> None:
+    """The answer follows the drawing live (a few requests a second), before the stroke ends."""
+    box = pad_box(page)
+    line = strokes_for(first_of_each(mnist)[1])[0]  # a 1 is one stroke
+    page.mouse.move(box["x"] + line[0][0] * box["width"], box["y"] + line[0][1] * box["height"])
+    page.mouse.down()
+    start = len([u for u in page.requests if "/api/predict" in u])
+    points = np.linspace(line[0], line[-1], 12)
+    for x, y in points:
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=3)
+        page.wait_for_timeout(120)
+    page.wait_for_timeout(300)
+    asked = len([u for u in page.requests if "/api/predict" in u]) - start
+    assert asked >= 3, asked  # live, but not one request per mouse event (there were 36)
+    assert asked <= 12, asked
+    assert page.locator("#result").get_attribute("data-state") in ("ok", "unsure")
+    assert page.locator("body").get_attribute("data-settled") == "false"  # the stroke is not over
+    page.mouse.up()
+    wait_settled(page)
+    assert shown_digit(page) == "1"
+
+
 def test_undo_and_clear(page, mnist) -> None:
     """Undo drops the last stroke and the answer follows; Clear empties the pad and says nothing is drawn."""
     seven = strokes_for(first_of_each(mnist)[7])
