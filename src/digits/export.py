@@ -241,7 +241,11 @@ def _write_onnx(model: Any, dest: Path, calibration: np.ndarray | None, metadata
 
 
 def _quantize_onnx(src: Path, dest: Path, input_name: str, calibration: np.ndarray, work: Path) -> None:
-    """Static int8 quantization (QDQ, per-channel weights) with ONNX Runtime's tools."""
+    """Static 8-bit quantization with ONNX Runtime's tools: QDQ, int8 per-channel weights.
+
+    Activations are unsigned (U8S8): ONNX Runtime's x86 kernels are built for that pair;
+    signed activations (S8S8) ran at about half the speed here for the same accuracy.
+    """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -262,7 +266,7 @@ def _quantize_onnx(src: Path, dest: Path, input_name: str, calibration: np.ndarr
             Reader(),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
-            activation_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
         )
 
