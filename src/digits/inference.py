@@ -8,7 +8,10 @@ on LiteRT; the last two never import TensorFlow. Input is always MNIST-like: N×
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -168,7 +171,8 @@ class LiteRTEngine:
         _check_io(path, self._input["shape_signature"], dtype, self._output["shape_signature"])
         self._lock = threading.Lock()
         self._batch = -1
-        _check_probabilities(path, self)
+        with _stderr_silenced():  # the first run prints "INFO: Created TensorFlow Lite XNNPACK delegate"
+            _check_probabilities(path, self)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)
@@ -180,6 +184,23 @@ class LiteRTEngine:
             self.interpreter.set_tensor(self._input["index"], x)
             self.interpreter.invoke()
             return np.array(self.interpreter.get_tensor(self._output["index"]), dtype=np.float32)
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Silence C++ log lines written straight to file descriptor 2 (``DIGITS_DEBUG=1`` keeps them)."""
+    if os.environ.get("DIGITS_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _litert_interpreter_class(path: Path) -> Any:
