@@ -43,7 +43,7 @@ class KerasEngine:
         if not _installed("keras"):  # the light install
             raise DigitsError(
                 f"{path}: running .keras models needs the training extras: pip install 'digits[train]' "
-                "(or run the model's ONNX export: digits export)"
+                "(or use an .onnx export of the model, which runs here)"
             )
         from digits.model import load_model
 
