@@ -124,6 +124,9 @@ class OnnxEngine:
             raise DigitsError(f"model path {path} is a folder, not an .onnx file")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: ours are reported as one line anyway
+        # Worker threads that spin between calls burn CPU the web server and other processes
+        # need; on the 2-core machine, not spinning was as fast or faster (bench/inference_speed.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as e:  # InvalidProtobuf, InvalidArgument, Fail, ... all mean "cannot use this file"
