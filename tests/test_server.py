@@ -358,7 +358,11 @@ def test_page_static_files_and_docs(client: TestClient) -> None:
         assert r.status_code == 200 and kind in r.headers["content-type"], name
         if name != "favicon.svg":  # (an SVG names its XML namespace with a URL; that is not a fetch)
             assert "http://" not in r.text and "https://" not in r.text, name
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "https://" not in docs.text, "/docs must not load Swagger UI from a CDN"
+    for asset in ("/docs-static/swagger-ui-bundle.js", "/docs-static/swagger-ui.css"):
+        assert asset in docs.text and client.get(asset).status_code == 200
     spec = client.get("/openapi.json").json()
     assert {"/api/predict", "/api/read", "/healthz"} <= set(spec["paths"])
     body = spec["paths"]["/api/predict"]["post"]["requestBody"]["content"]

@@ -309,6 +309,8 @@ def create_app(
     model_slots = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
 
     app = FastAPI(
+        docs_url=None,  # served below from local files, so /docs works offline too
+        redoc_url=None,
         title="digits",
         version=__version__,
         summary="Recognize a handwritten digit, or read a handwritten number, from an image.",
@@ -425,7 +427,27 @@ def create_app(
         return {"status": "ok", "model": info, "max_upload_bytes": max_upload_bytes, "versions": versions()}
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_offline_docs(app)
     return app
+
+
+def _add_offline_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` from the copy that ships in ``fastapi-offline``, not from a CDN."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    assets = Path(fastapi_offline.__file__).resolve().parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=assets), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="digits API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
 
 # ---------------------------------------------------------------------------------------
