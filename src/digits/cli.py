@@ -79,6 +79,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _top_k(text: str) -> int:
+    value = _positive_int(text)
+    if value > 10:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 10, got {value}")
+    return value
+
+
 # ---------------------------------------------------------------------------------------
 # Verbs
 
@@ -200,6 +207,158 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_SOME_FAILED = 1  # predict/read: some images could not be read; the others were still processed
+
+
+def _load_predictor(model: str | None):
+    """The predictor for ``--model``; Keras (and TensorFlow) is imported only for a ``.keras`` model."""
+    from digits.inference import Predictor, resolve_model_path
+
+    path = resolve_model_path(model)
+    if path.suffix.lower() == ".keras" and path.exists():
+        import_keras_quietly()
+    return Predictor(path)
+
+
+def _image_source(name: str) -> str | bytes:
+    """A file argument as the image loaders take it: ``-`` is the bytes on standard input."""
+    return sys.stdin.buffer.read() if name == "-" else name
+
+
+class _OutputNames:
+    """File names in the ``--show-input`` folder: the input's stem plus a suffix, unique within one run."""
+
+    def __init__(self, folder, suffix: str) -> None:
+        from pathlib import Path
+
+        self.folder, self.suffix, self.used = Path(folder), suffix, set()
+
+    def __call__(self, source: str):
+        from pathlib import Path
+
+        stem = "stdin" if source == "-" else (Path(source).stem or "image")
+        name, n = f"{stem}{self.suffix}", 1
+        while name in self.used:
+            n += 1
+            name = f"{stem}-{n}{self.suffix}"
+        self.used.add(name)
+        return self.folder / name
+
+
+def _save_png(path, image) -> None:
+    """Write a Pillow image or a [0, 1] array as PNG, atomically."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from digits.fsutil import write_bytes
+
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8), "L")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    write_bytes(path, buffer.getvalue())
+
+
+class _Report:
+    """Prints one result per image (a line, or one entry of a JSON array) and counts the failures."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json, self.count, self.failed = as_json, 0, 0
+        if as_json:
+            print("[", flush=True)
+
+    def ok(self, entry: dict, line: str) -> None:
+        self._emit(entry, line, to_stderr=False)
+
+    def error(self, name: str, message: str) -> None:
+        self.failed += 1
+        self._emit({"file": name, "error": message}, f"digits: error: {name}: {message}", to_stderr=True)
+
+    def _emit(self, entry: dict, line: str, to_stderr: bool) -> None:
+        if self.as_json:
+            print(("," if self.count else "") + json.dumps(entry), flush=True)
+        else:
+            print(line, file=sys.stderr if to_stderr else sys.stdout, flush=True)
+        self.count += 1
+
+    def close(self, what: str) -> int:
+        if self.as_json:
+            print("]", flush=True)
+        if self.failed:
+            print(f"digits: {self.failed} of {self.count} {what} failed", file=sys.stderr)
+            return EXIT_SOME_FAILED
+        return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Classify images of single digits: one line (or JSON entry) per image; bad files do not stop the rest."""
+    from digits.fsutil import ensure_dir
+
+    out_dir = ensure_dir(args.show_input) if args.show_input else None
+    predictor = _load_predictor(args.model)
+    names = _OutputNames(out_dir, ".28x28.png") if out_dir else None
+    report = _Report(args.json)
+    chunk = 256  # files decoded and classified together; results are printed as each chunk finishes
+    for start in range(0, len(args.files), chunk):
+        batch = args.files[start : start + chunk]
+        results = predictor.predict_files([_image_source(name) for name in batch], top_k=args.top_k)
+        for name, result in zip(batch, results, strict=True):
+            if result.prediction is None:
+                report.error(name, result.error or "failed")
+                continue
+            entry = {"file": name, **result.prediction.to_dict()}
+            if names is not None:
+                try:
+                    path = names(name)
+                    _save_png(path, result.image)
+                    entry["input_image"] = str(path)
+                except DigitsError as e:
+                    report.error(name, str(e))
+                    continue
+            p = result.prediction
+            line = f"{name}: {p.digit}  {p.probability:.1%}" + ("  unsure" if p.unsure else "")
+            if len(p.top_k) > 1:
+                line += "  (then " + ", ".join(f"{t['digit']} {t['probability']:.1%}" for t in p.top_k[1:]) + ")"
+            report.ok(entry, line)
+    status = report.close("images")
+    if names is not None and names.used:
+        print(f"digits: saved the 28x28 inputs the model saw in {out_dir}", file=sys.stderr)
+    return status
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    """Read the handwritten number in each image: the digits left to right, each with its probability and box."""
+    from digits.fsutil import ensure_dir
+
+    out_dir = ensure_dir(args.show_input) if args.show_input else None
+    predictor = _load_predictor(args.model)
+    from digits.preprocess import load_image
+    from digits.segment import annotate
+
+    names = _OutputNames(out_dir, ".read.png") if out_dir else None
+    report = _Report(args.json)
+    for name in args.files:
+        try:
+            image = load_image(_image_source(name))
+            reading = predictor.read_number(image)
+            entry = {"file": name, **reading.to_dict()}
+            if names is not None:
+                path = names(name)
+                _save_png(path, annotate(image, reading))
+                entry["annotated_image"] = str(path)
+        except DigitsError as e:
+            report.error(name, str(e))
+            continue
+        digits = ", ".join(f"{d.digit} {d.probability:.0%}" + ("?" if d.unsure else "") for d in reading.digits)
+        report.ok(entry, f"{name}: {reading.text}  ({digits})" + ("  unsure" if reading.unsure else ""))
+    status = report.close("images")
+    if names is not None and names.used:
+        print(f"digits: saved the annotated images in {out_dir}", file=sys.stderr)
+    return status
+
+
 # ---------------------------------------------------------------------------------------
 # Parser
 
@@ -283,6 +442,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help=data_help)
     p.add_argument("--report", metavar="JSON", help="also write the export's record and check to this JSON file")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+    p = verb("predict", cmd_predict, "recognize the digit in each image (photos, scans, drawings)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="images (PNG, JPEG, BMP, GIF, TIFF, WebP); - is stdin")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--top-k", type=_top_k, default=1, metavar="K", help="list the K best digits (1-10, default 1)")
+    p.add_argument("--json", action="store_true", help="print a JSON array, one object per image")
+    p.add_argument("--show-input", metavar="DIR", help="save the 28x28 image the model saw for each file in DIR")
+
+    p = verb("read", cmd_read, "read the handwritten number (a row of digits) in each image")
+    p.add_argument("files", nargs="+", metavar="FILE", help="images (PNG, JPEG, BMP, GIF, TIFF, WebP); - is stdin")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--json", action="store_true", help="print a JSON array, one object per image")
+    p.add_argument("--show-input", metavar="DIR", help="save each image with the digits boxed and read in DIR")
 
     return parser
 

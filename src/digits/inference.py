@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import numpy as np
 
@@ -322,3 +322,91 @@ class Predictor:
             top_k=[{"digit": int(d), "probability": float(probs[d])} for d in order[: max(1, top_k)]],
             unsure=bool(probs[best] < UNSURE_BELOW),
         )
+
+    # -- images and files: the preprocessing of digits.preprocess, then the model ----------------
+
+    def predict_image(self, image: ImageSource, top_k: int = 3) -> Prediction:
+        """Classify one image of one digit (a path, file bytes, Pillow image or array of any size).
+
+        The image is prepared the way MNIST was (:func:`digits.preprocess.to_mnist`); a blank
+        image raises ``DigitsError("no ink found ...")`` rather than getting a digit.
+        """
+        from digits.preprocess import image_to_mnist
+
+        return self.predict(image_to_mnist(image)[None], top_k)[0]
+
+    def predict_files(
+        self, sources: Sequence[ImageSource], top_k: int = 3, workers: int | None = None
+    ) -> list[ImageResult]:
+        """Classify many images of one digit each; a bad one gets an ``error`` and the rest go on.
+
+        Decoding and preprocessing run in ``workers`` threads (default: one per CPU, at most 4),
+        then the model classifies the whole lot in batches.
+        """
+        from digits.preprocess import image_to_mnist
+
+        def prepare(source: ImageSource) -> np.ndarray | str:
+            try:
+                return image_to_mnist(source)
+            except DigitsError as e:
+                return str(e)
+
+        sources = list(sources)
+        workers = workers or min(4, os.cpu_count() or 1)
+        if workers > 1 and len(sources) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                prepared = list(pool.map(prepare, sources))
+        else:
+            prepared = [prepare(s) for s in sources]
+        good = [i for i, x in enumerate(prepared) if not isinstance(x, str)]
+        predictions = self.predict(np.stack([prepared[i] for i in good]), top_k) if good else []
+        results = [
+            ImageResult(_source_name(s), error=x if isinstance(x, str) else None)
+            for s, x in zip(sources, prepared, strict=True)
+        ]
+        for i, prediction in zip(good, predictions, strict=True):
+            results[i].prediction = prediction
+            results[i].image = prepared[i]  # type: ignore[assignment]
+        return results
+
+    def read_number(self, image: ImageSource, top_k: int = 3) -> NumberReading:
+        """Read a handwritten number (a row of digits) in one image: see :func:`digits.segment.read_number`."""
+        from digits.segment import read_number
+
+        return read_number(image, self, top_k)
+
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+    from digits.segment import NumberReading
+
+#: What the image methods accept: a file path, the file's bytes, a Pillow image or an array.
+ImageSource = Union[str, os.PathLike, bytes, "PILImage", np.ndarray]
+
+
+def _source_name(source: ImageSource) -> str:
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source)
+    return f"<{type(source).__name__}>"
+
+
+@dataclass
+class ImageResult:
+    """One file's outcome in a batch: its prediction (and the 28×28 the model saw), or why it failed."""
+
+    source: str
+    prediction: Prediction | None = None
+    error: str | None = None
+    image: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.prediction is None:
+            return {"file": self.source, "error": self.error}
+        return {"file": self.source, **self.prediction.to_dict()}

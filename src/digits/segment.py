@@ -1,0 +1,436 @@
+"""Read a handwritten number: find its digits in one image, left to right, and classify each.
+
+The ink is found exactly as for a single digit (:mod:`digits.preprocess`: lighting removed,
+polarity decided, specks dropped). Then:
+
+1. **Pieces** are the connected components of the ink (SciPy ``ndimage.label``, 8-connected).
+2. **Merge** pieces that overlap horizontally: the two strokes of a hand-written 4 or 5, or a
+   stroke broken by a dry pen, belong to one digit. Two tall pieces (two whole digits) merge only
+   when one lies almost entirely above the other, and never into something wider than a digit.
+3. **Drop** what is too small to be a digit next to its neighbours: dots, dashes, dust.
+4. **Split** groups too wide for one digit (digits that touch): the cut is chosen by trying cuts
+   across the group, preferring columns with little ink, and asking the model which cut gives two
+   confident digits. Groups of borderline width are split only if the two halves read clearly
+   better than the whole; very wide groups are split recursively.
+5. Each digit is cropped (its own ink only), laid out like MNIST and classified in one batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
+
+from digits.errors import DigitsError
+from digits.preprocess import Blob, fit_mnist, ink_blobs, ink_map, load_image
+
+if TYPE_CHECKING:
+    from digits.inference import Predictor
+
+Box = tuple[int, int, int, int]
+
+#: A group wider than this many line heights is certainly more than one digit.
+SPLIT_ALWAYS = 2.0
+#: A group between this and ``SPLIT_ALWAYS`` line heights wide is split if the halves read better.
+SPLIT_MAYBE = 0.8
+#: Groups shorter than this fraction of the line height are dots, dashes or dust, not digits.
+MIN_HEIGHT = 0.35
+#: Pieces this tall (in line heights) are whole digits or large parts of one.
+TALL = 0.6
+#: Ink fainter than this does not join two pieces: blur leaves faint bridges between close digits.
+LINK = 0.3
+#: Whether a wide group is one digit or two is decided by a logistic rule on what the model and the
+#: geometry say: the group's width in line heights (minus 1.2) and its aspect ratio; how clearly the
+#: model reads the whole group and the two halves of the best cut (log-probability margin over the
+#: runner-up); the heights of the halves relative to the group; the ink the cut crosses. The weights
+#: were fitted on 1,945 candidate groups from numbers made of MNIST *training* digits
+#: (``synthetic.number_set``, 2–6 digits, touching and not, seeds 21–24); the tests and
+#: ``bench/images.py`` measure the result on numbers made of *test* digits.
+SPLIT_WEIGHTS = {
+    "bias": 1.59,
+    "width": 11.72,
+    "whole_margin": -1.38,
+    "halves_margin": 0.63,
+    "shorter_half": 4.2,
+    "taller_half": 7.71,
+    "ink_cut": -8.34,
+    "aspect": -6.53,
+}
+#: When choosing where to cut, each unit of ink crossed (relative to the inkiest column) costs this
+#: much log-probability margin.
+CUT_INK_COST = 0.3
+#: Cost of a sideways step of a cut path, in ink units: keeps paths straight where ink does not matter.
+SIDESTEP_COST = 0.05
+
+
+@dataclass
+class DigitReading:
+    """One digit of a number: what it is, how sure, and where (x0, y0, x1, y1 in original pixels)."""
+
+    digit: int
+    probability: float
+    box: Box
+    unsure: bool
+    top_k: list[dict[str, float]] = field(default_factory=list)
+    image: np.ndarray | None = field(default=None, repr=False)  # the 28×28 the model saw
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "digit": self.digit,
+            "probability": self.probability,
+            "box": list(self.box),
+            "unsure": self.unsure,
+            "top_k": self.top_k,
+        }
+
+
+@dataclass
+class NumberReading:
+    """A whole number read from one image: the text and each digit's reading, left to right."""
+
+    text: str
+    digits: list[DigitReading]
+    size: tuple[int, int]  # the image's (width, height)
+
+    @property
+    def unsure(self) -> bool:
+        """True when any digit is unsure."""
+        return any(d.unsure for d in self.digits)
+
+    @property
+    def probability(self) -> float:
+        """The chance that every digit is right, if the digits' errors were independent."""
+        return float(np.prod([d.probability for d in self.digits])) if self.digits else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "probability": self.probability,
+            "unsure": self.unsure,
+            "digits": [d.to_dict() for d in self.digits],
+        }
+
+
+@dataclass
+class _Group:
+    """Candidate digit at working resolution: the labels of its pieces and the columns it owns."""
+
+    labels: list[int]
+    x0: int
+    x1: int
+    y0: int
+    y1: int
+    area: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @staticmethod
+    def of(blob: Blob) -> _Group:
+        x0, y0, x1, y1 = blob.box
+        return _Group([blob.label], x0, x1, y0, y1, blob.area)
+
+    def join(self, other: _Group) -> _Group:
+        return _Group(
+            self.labels + other.labels,
+            min(self.x0, other.x0),
+            max(self.x1, other.x1),
+            min(self.y0, other.y0),
+            max(self.y1, other.y1),
+            self.area + other.area,
+        )
+
+
+def read_number(
+    image: str | os.PathLike[str] | bytes | Image.Image | np.ndarray, predictor: Predictor, top_k: int = 3
+) -> NumberReading:
+    """Read the handwritten number in ``image`` (a path, bytes, Pillow image or array) with ``predictor``.
+
+    Raises ``DigitsError("no ink found ...")`` when there is nothing to read.
+    """
+    if not isinstance(image, Image.Image | np.ndarray):
+        image = load_image(image)
+    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+    imap = ink_map(image)
+    labels, blobs = ink_blobs(imap.ink, link=LINK)
+    labels = _with_halo(labels, imap.ink)
+    groups = _merge(blobs)
+    line = _line_height(groups)
+    groups = [g for g in groups if g.height >= MIN_HEIGHT * line]
+    if not groups:
+        raise DigitsError("no ink found: only marks too small to be digits")
+    groups.sort(key=lambda g: (g.x0 + g.x1) / 2)
+    parts = _digits_of(groups, imap.ink, labels, line, predictor)
+    if not parts:
+        raise DigitsError("no ink found: only marks too small to be digits")
+    crops = [(fit_mnist(p.ink), p.box) for p in parts]
+    batch = np.stack([c for c, _ in crops])
+    predictions = [predictor.describe(p, top_k) for p in predictor.probabilities(batch)]
+    inv = 1.0 / imap.scale
+    readings = []
+    for (crop, box), pred in zip(crops, predictions, strict=True):
+        x0, y0, x1, y1 = box
+        original = (
+            int(np.floor(x0 * inv)),
+            int(np.floor(y0 * inv)),
+            min(width, int(np.ceil(x1 * inv))),
+            min(height, int(np.ceil(y1 * inv))),
+        )
+        readings.append(DigitReading(pred.digit, pred.probability, original, pred.unsure, pred.top_k, crop))
+    return NumberReading("".join(str(r.digit) for r in readings), readings, (width, height))
+
+
+def _with_halo(labels: np.ndarray, ink: np.ndarray, reach: float = 2.0) -> np.ndarray:
+    """Give the faint ink around each piece (its anti-aliased edge) the label of the nearest piece."""
+    halo = (labels == 0) & (ink > 0)
+    if not halo.any():
+        return labels
+    distance, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    near = halo & (distance <= reach)
+    out = labels.copy()
+    out[near] = labels[iy[near], ix[near]]
+    return out
+
+
+def _line_height(groups: list[_Group]) -> float:
+    """The height of the digits in the row: the median height of the substantial groups."""
+    biggest = max(g.area for g in groups)
+    return float(np.median([g.height for g in groups if g.area >= 0.25 * biggest]))
+
+
+def _merge(blobs: list[Blob]) -> list[_Group]:
+    """Join pieces that overlap horizontally into one group per digit."""
+    groups = [_Group.of(b) for b in sorted(blobs, key=lambda b: b.box[0])]
+    line = _line_height(groups)
+    changed = True
+    while changed and len(groups) > 1:
+        changed = False
+        best: tuple[float, int, int] | None = None
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                a, b = groups[i], groups[j]
+                overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
+                if overlap <= 0:
+                    continue
+                narrow = max(1, min(a.width, b.width))
+                fraction = overlap / narrow
+                both_tall = a.height >= TALL * line and b.height >= TALL * line
+                needed = 0.8 if both_tall else 0.5
+                merged_width = max(a.x1, b.x1) - min(a.x0, b.x0)
+                if fraction >= needed and merged_width <= 1.25 * line and (best is None or fraction > best[0]):
+                    best = (fraction, i, j)
+        if best is not None:
+            _, i, j = best
+            groups[i] = groups[i].join(groups[j])
+            del groups[j]
+            changed = True
+    # A short piece (the bar of a 5 or 7 drawn apart, a broken-off hook) joins the digit it overlaps most.
+    tall = [g for g in groups if g.height >= MIN_HEIGHT * line]
+    for g in [g for g in groups if g.height < MIN_HEIGHT * line]:
+        overlaps = [min(g.x1, t.x1) - max(g.x0, t.x0) for t in tall]
+        if overlaps and max(overlaps) >= 0.25 * g.width:
+            k = int(np.argmax(overlaps))
+            joined = tall[k].join(g)
+            groups[groups.index(tall[k])] = joined
+            tall[k] = joined
+            groups.remove(g)
+    return groups
+
+
+@dataclass
+class _Part:
+    """Ink of one candidate digit: a window of the ink map (zero outside the part) and its offset."""
+
+    ink: np.ndarray
+    y0: int
+    x0: int
+
+    @property
+    def box(self) -> Box:
+        return (self.x0, self.y0, self.x0 + self.ink.shape[1], self.y0 + self.ink.shape[0])
+
+    def tight(self) -> _Part | None:
+        """The same part cropped to its ink (None when it has none)."""
+        rows = np.flatnonzero(self.ink.any(axis=1))
+        cols = np.flatnonzero(self.ink.any(axis=0))
+        if rows.size == 0:
+            return None
+        sub = self.ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        return _Part(sub, self.y0 + int(rows[0]), self.x0 + int(cols[0]))
+
+
+def _part_of(group: _Group, ink: np.ndarray, labels: np.ndarray) -> _Part | None:
+    """The group's own ink: other pieces that reach into its box are left out."""
+    window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
+    own = np.isin(labels[window], group.labels)
+    return _Part(np.where(own, ink[window], 0.0).astype(np.float32), group.y0, group.x0).tight()
+
+
+def _cut_paths(ink: np.ndarray, starts: np.ndarray, band: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each start column, the top-to-bottom path through the least ink within ``band`` columns of it.
+
+    Dynamic programming, one row at a time: a path moves at most one column per row (a small cost
+    for each sideways step keeps it straight where the ink does not matter). Returns the paths
+    (K × rows, a column per row) and the ink each one crosses.
+    """
+    h, w = ink.shape
+    offsets = np.arange(-band, band + 1)
+    cols = np.clip(starts[:, None] + offsets[None, :], 0, w - 1)
+    cost = ink[0, cols].astype(np.float64)
+    back = np.zeros((h, *cols.shape), dtype=np.int8)
+    inf = np.full((len(starts), 1), np.inf)
+    for r in range(1, h):
+        from_left = np.concatenate([inf, cost[:, :-1]], axis=1) + SIDESTEP_COST
+        from_right = np.concatenate([cost[:, 1:], inf], axis=1) + SIDESTEP_COST
+        options = np.stack([from_left, cost, from_right])
+        choice = options.argmin(axis=0)
+        back[r] = choice - 1
+        cost = options.min(axis=0) + ink[r, cols]
+    idx = cost.argmin(axis=1)
+    total = cost[np.arange(len(starts)), idx]
+    paths = np.empty((len(starts), h), dtype=np.int64)
+    k = np.arange(len(starts))
+    for r in range(h - 1, -1, -1):
+        paths[:, r] = cols[k, idx]
+        if r:
+            idx = idx + back[r, k, idx]
+    return paths, total
+
+
+def _halves(part: _Part, path: np.ndarray) -> tuple[_Part, _Part] | None:
+    """Split a part along a path (a column per row); specks the cut leaves behind are dropped."""
+    left_of = np.arange(part.ink.shape[1])[None, :] < path[:, None]
+    left = _Part(np.where(left_of, part.ink, 0.0), part.y0, part.x0)
+    right = _Part(np.where(left_of, 0.0, part.ink), part.y0, part.x0)
+    out = []
+    for half in (left, right):
+        pieces, n = ndimage.label(half.ink > 0, structure=np.ones((3, 3), dtype=bool))
+        if n > 1:
+            mass = ndimage.sum(half.ink, pieces, index=np.arange(1, n + 1))
+            keep = np.concatenate([[False], mass >= 0.1 * mass.max()])
+            half = _Part(np.where(keep[pieces], half.ink, 0.0), half.y0, half.x0)
+        tight = half.tight()
+        if tight is None:
+            return None
+        out.append(tight)
+    return out[0], out[1]
+
+
+def _digits_of(
+    groups: list[_Group], ink: np.ndarray, labels: np.ndarray, line: float, predictor: Predictor
+) -> list[_Part]:
+    """One part per digit, left to right, splitting groups that are too wide to be one digit."""
+    out: list[_Part] = []
+    for g in groups:
+        part = _part_of(g, ink, labels)
+        if part is not None:
+            out.extend(_split(part, line, predictor, depth=0))
+    return out
+
+
+def _split(part: _Part, line: float, predictor: Predictor, depth: int) -> list[_Part]:
+    """``[part]``, or the digits in it when it is wider than one digit (recursively)."""
+    h, w = part.ink.shape
+    ratio = w / line
+    if ratio < SPLIT_MAYBE or depth >= 6 or w < 6:
+        return [part]
+    # Candidate cuts start across the middle 70 % of the part; each bends around the ink it can.
+    lo, hi = max(1, int(0.15 * w)), min(w - 1, int(np.ceil(0.85 * w)))
+    starts = np.unique(np.linspace(lo, hi, num=min(24, max(1, hi - lo + 1))).round().astype(np.int64))
+    paths, crossed = _cut_paths(part.ink, starts, band=max(2, round(0.15 * h)))
+    column_ink = float(part.ink.sum(axis=0).max())
+    candidates = []
+    for path, ink_crossed in zip(paths, crossed, strict=True):
+        pair = _halves(part, path)
+        if pair is not None:
+            candidates.append((pair, ink_crossed / max(column_ink, 1e-6)))
+    if not candidates:
+        return [part]
+    pieces = [part] + [c[0][0] for c in candidates] + [c[0][1] for c in candidates]
+    probs = np.clip(predictor.probabilities(np.stack([fit_mnist(p.ink) for p in pieces])), 1e-6, 1.0)
+    ranked = np.sort(np.log(probs), axis=1)
+    margin = ranked[:, -1] - ranked[:, -2]  # how clearly the model prefers its answer to the runner-up
+    n = len(candidates)
+    cut_ink = np.array([c[1] for c in candidates])
+    halves_margin = 0.5 * (margin[1 : 1 + n] + margin[1 + n :])
+    k = int(np.argmax(halves_margin - CUT_INK_COST * cut_ink))
+    heights = sorted((pieces[1 + k].ink.shape[0] / h, pieces[1 + n + k].ink.shape[0] / h))
+    features = {
+        "bias": 1.0,
+        "width": ratio - 1.2,
+        "whole_margin": margin[0],
+        "halves_margin": halves_margin[k],
+        "shorter_half": heights[0],
+        "taller_half": heights[1],
+        "ink_cut": cut_ink[k],
+        "aspect": w / h,
+    }
+    if ratio < SPLIT_ALWAYS and sum(SPLIT_WEIGHTS[name] * v for name, v in features.items()) <= 0:
+        return [part]
+    left, right = candidates[k][0]
+    return _split(left, line, predictor, depth + 1) + _split(right, line, predictor, depth + 1)
+
+
+# ---------------------------------------------------------------------------------------
+# Showing what was read
+
+
+def annotate(image: Image.Image | np.ndarray, reading: NumberReading, max_side: int = 1600) -> Image.Image:
+    """The image with a box and the reading over each digit, and below it the 28×28 inputs the model saw.
+
+    Unsure digits are boxed in orange, the others in green. Large images are shown scaled down.
+    """
+    if isinstance(image, np.ndarray):
+        a = np.asarray(image, dtype=np.float32)
+        a = a / 255.0 if a.max() > 1.0 else a
+        base = Image.fromarray(np.clip(a * 255, 0, 255).astype(np.uint8)).convert("RGB")
+    else:
+        base = image.convert("RGB")
+    scale = min(1.0, max_side / max(base.size))
+    if scale < 1.0:
+        base = base.resize((max(1, round(base.width * scale)), max(1, round(base.height * scale))), Image.BILINEAR)
+    cell = 84
+    strip_h = cell + 28 if reading.digits else 0
+    width = max(base.width, cell * len(reading.digits) + 8)
+    canvas = Image.new("RGB", (width, base.height + strip_h + 30), (255, 255, 255))
+    canvas.paste(base, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    font_px = int(np.clip(base.height * 0.08, 12, 48))
+    font = _font(font_px)
+    small = _font(14)
+    line_w = max(2, round(min(base.size) / 150))
+    for d in reading.digits:
+        x0, y0, x1, y1 = (round(v * scale) for v in d.box)
+        colour = (255, 140, 0) if d.unsure else (0, 170, 0)
+        draw.rectangle((x0, y0, x1, y1), outline=colour, width=line_w)
+        label = f"{d.digit} {d.probability * 100:.0f}%"
+        ty = y0 - font_px - 4 if y0 - font_px - 4 >= 0 else min(y1 + 2, base.height - font_px)
+        tb = draw.textbbox((x0, ty), label, font=font)
+        draw.rectangle(tb, fill=(255, 255, 255))
+        draw.text((x0, ty), label, fill=colour, font=font)
+    top = base.height + 4
+    for i, d in enumerate(reading.digits):
+        if d.image is not None:
+            tile = Image.fromarray(np.clip(d.image * 255, 0, 255).astype(np.uint8)).resize((cell, cell), Image.NEAREST)
+            canvas.paste(tile.convert("RGB"), (4 + i * cell, top))
+        mark = "?" if d.unsure else ""
+        draw.text((4 + i * cell + 2, top + cell + 2), f"{d.digit}{mark} {d.probability * 100:.0f}%", fill=0, font=small)
+    caption = f"read: {reading.text}" + ("  (unsure)" if reading.unsure else "")
+    draw.text((4, base.height + strip_h + 6), caption, fill=(0, 0, 0), font=_font(18))
+    return canvas
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the small bitmap font
+        return ImageFont.load_default()
