@@ -290,11 +290,7 @@ def _write_litert(model: Any, dest: Path, calibration: np.ndarray | None) -> Non
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        try:
-            flatbuffer = converter.convert()
-        except Exception as e:  # the converter raises ConverterError and friends, with long logs
-            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-            raise DigitsError(f"LiteRT conversion failed ({reason}); run with DIGITS_DEBUG=1 for details") from None
+        flatbuffer = converter.convert()
     dest.write_bytes(flatbuffer)
 
 
@@ -407,13 +403,19 @@ def export_model(
 
     writer = atomic_dir(out_path) if fmt == "savedmodel" else atomic_path(out_path)
     with writer as tmp:
-        if fmt == "onnx":
-            _write_onnx(keras_model, tmp, calibration, metadata)
-        elif fmt == "litert":
-            _write_litert(keras_model, tmp, calibration)
-        else:
-            with _quiet():
-                keras_model.export(str(tmp), format="tf_saved_model", verbose=False)
+        try:
+            if fmt == "onnx":
+                _write_onnx(keras_model, tmp, calibration, metadata)
+            elif fmt == "litert":
+                _write_litert(keras_model, tmp, calibration)
+            else:
+                with _quiet():
+                    keras_model.export(str(tmp), format="tf_saved_model", verbose=False)
+        except DigitsError:
+            raise
+        except Exception as e:  # converters raise anything from ValueError to their own types
+            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise DigitsError(f"{fmt} conversion failed ({reason}); DIGITS_DEBUG=1 shows the converter's log") from None
         engine = _load_for_verification(fmt, tmp)
         report.engine = getattr(engine, "name", fmt)
         got = _run_batched(engine, x_verify)
