@@ -144,3 +144,31 @@ def test_tflite_without_litert_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "running .tflite models needs LiteRT: pip install 'digits[litert]'" in result.stdout
+
+
+def test_predict_verb_runs_onnx_models_without_tensorflow(mnist, tmp_path):
+    from PIL import Image
+
+    from digits import pretrained
+
+    files = []
+    for i in range(3):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(mnist.x_test[i]).save(path)
+        files.append(str(path))
+    for model in ([], ["--model", str(pretrained.model_path(".onnx"))]):
+        result = run_light(
+            f"""
+            import contextlib, io, json, sys
+            from digits.cli import main
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                status = main(["predict", "--json", *{model!r}, *{files!r}])
+            heavy = sorted(m for m in sys.modules if m.split(".")[0] in {{"tensorflow", "keras", "matplotlib"}})
+            print(json.dumps({{"status": status, "out": json.loads(out.getvalue()), "heavy": heavy}}))
+            """
+        )
+        assert result.returncode == 0, result.stderr
+        seen = json.loads(result.stdout)
+        assert seen["status"] == 0 and seen["heavy"] == []
+        assert [p["digit"] for p in seen["out"]] == [int(d) for d in mnist.y_test[:3]]
