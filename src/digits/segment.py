@@ -125,6 +125,7 @@ class _Group:
     y0: int
     y1: int
     area: int
+    pieces: list[Box] = field(default_factory=list)  # the boxes of the pieces it is made of
 
     @property
     def width(self) -> int:
@@ -137,7 +138,7 @@ class _Group:
     @staticmethod
     def of(blob: Blob) -> _Group:
         x0, y0, x1, y1 = blob.box
-        return _Group([blob.label], x0, x1, y0, y1, blob.area)
+        return _Group([blob.label], x0, x1, y0, y1, blob.area, [blob.box])
 
     def join(self, other: _Group) -> _Group:
         return _Group(
@@ -147,6 +148,7 @@ class _Group:
             min(self.y0, other.y0),
             max(self.y1, other.y1),
             self.area + other.area,
+            self.pieces + other.pieces,
         )
 
 
@@ -201,16 +203,17 @@ def _with_halo(labels: np.ndarray, ink: np.ndarray, reach: float = 2.0) -> np.nd
     return out
 
 
-def _line_height(groups: list[_Group]) -> float:
-    """The height of the digits in the row: the median height of the substantial groups."""
+def _line_height(groups: list[_Group], quantile: float = 50) -> float:
+    """The height of the digits in the row: the median (or another percentile) height of the substantial groups."""
     biggest = max(g.area for g in groups)
-    return float(np.median([g.height for g in groups if g.area >= 0.25 * biggest]))
+    return float(np.percentile([g.height for g in groups if g.area >= 0.25 * biggest], quantile))
 
 
 def _merge(blobs: list[Blob]) -> list[_Group]:
     """Join pieces that overlap horizontally into one group per digit."""
     groups = [_Group.of(b) for b in sorted(blobs, key=lambda b: b.box[0])]
-    line = _line_height(groups)
+    # The pieces of a broken digit are shorter than a digit: judge by the taller pieces.
+    line = _line_height(groups, quantile=75)
     changed = True
     while changed and len(groups) > 1:
         changed = False
@@ -221,12 +224,18 @@ def _merge(blobs: list[Blob]) -> list[_Group]:
                 overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
                 if overlap <= 0:
                     continue
-                narrow = max(1, min(a.width, b.width))
-                fraction = overlap / narrow
-                both_tall = a.height >= TALL * line and b.height >= TALL * line
-                needed = 0.8 if both_tall else 0.5
                 merged_width = max(a.x1, b.x1) - min(a.x0, b.x0)
-                if fraction >= needed and merged_width <= 1.25 * line and (best is None or fraction > best[0]):
+                stacked = _stacked_overlap(a, b)
+                if stacked >= 0.4 and merged_width <= 1.6 * line:
+                    # A piece above another: two digits of a row never stack, two strokes of one often do.
+                    fraction = stacked
+                else:
+                    # Side by side: two whole digits overlap only where one leans over the other.
+                    fraction = overlap / max(1, min(a.width, b.width))
+                    both_tall = a.height >= TALL * line and b.height >= TALL * line
+                    if fraction < (0.8 if both_tall else 0.5) or merged_width > 1.25 * line:
+                        continue
+                if best is None or fraction > best[0]:
                     best = (fraction, i, j)
         if best is not None:
             _, i, j = best
@@ -266,6 +275,19 @@ class _Part:
             return None
         sub = self.ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
         return _Part(sub, self.y0 + int(rows[0]), self.x0 + int(cols[0]))
+
+
+def _stacked_overlap(a: _Group, b: _Group) -> float:
+    """How much a piece of ``a`` and a piece of ``b`` that lie one above the other overlap sideways
+    (as a fraction of the narrower one); 0 when no such pair exists."""
+    best = 0.0
+    for p in a.pieces:
+        for q in b.pieces:
+            below = min(p[3], q[3]) - max(p[1], q[1]) < 0.25 * min(p[3] - p[1], q[3] - q[1])
+            side = min(p[2], q[2]) - max(p[0], q[0])
+            if below and side > 0:
+                best = max(best, side / max(1, min(p[2] - p[0], q[2] - q[0])))
+    return best
 
 
 def _part_of(group: _Group, ink: np.ndarray, labels: np.ndarray) -> _Part | None:
@@ -332,7 +354,11 @@ def _digits_of(
     out: list[_Part] = []
     for g in groups:
         part = _part_of(g, ink, labels)
-        if part is not None:
+        if part is None:
+            continue
+        if max(p[2] - p[0] for p in g.pieces) < SPLIT_MAYBE * line:
+            out.append(part)  # pieces joined because they belong together, none of them wide itself
+        else:
             out.extend(_split(part, line, predictor, depth=0))
     return out
 
