@@ -99,7 +99,9 @@ def load_image(source: str | os.PathLike[str] | bytes) -> Image.Image:
         stream = path
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow warns about bombs (checked below against our own limit), corrupt EXIF and short
+            # reads; the CLI must print one line per file, and real problems surface as errors below.
+            warnings.simplefilter("ignore")
             img = Image.open(stream)
     except Image.DecompressionBombError:
         raise DigitsError(f"image too large (over {MAX_PIXELS:,} pixels); refusing to decode it") from None
@@ -119,7 +121,7 @@ def load_image(source: str | os.PathLike[str] | bytes) -> Image.Image:
             raise DigitsError(f"image too small: {width}x{height} (each side must be at least {MIN_SIDE} px)")
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # e.g. "palette images with transparency" notes
+                warnings.simplefilter("ignore")  # e.g. "palette images with transparency", corrupt EXIF
                 img.seek(0)  # first frame of an animated GIF / first page of a TIFF
                 img.load()
                 upright = ImageOps.exif_transpose(img) or img
@@ -235,7 +237,7 @@ def background(gray: np.ndarray) -> np.ndarray:
     The fit runs on block medians for speed and iteratively drops outliers.
     """
     h, w = gray.shape
-    block = max(1, int(np.ceil(max(h, w) / 48)))
+    block = max(1, int(np.ceil(max(h, w) / 32)))
     gh, gw = h // block, w // block
     if block > 1 and gh >= 3 and gw >= 3:
         blocks = gray[: gh * block, : gw * block].reshape(gh, block, gw, block)
@@ -279,12 +281,14 @@ def _robust_quadratic(
         coef = np.zeros(basis.shape[1])
         coef[0] = np.median(values)
     fixed = sigma
+    previous = None
     for _ in range(4):
         res = values - basis @ coef
         sigma = fixed if fixed is not None else 1.4826 * float(np.median(np.abs(res)))
         inliers = np.abs(res) <= max(3.0 * sigma, 0.02)
-        if inliers.sum() < 2 * basis.shape[1]:
+        if inliers.sum() < 2 * basis.shape[1] or (previous is not None and np.array_equal(inliers, previous)):
             break
+        previous = inliers
         b = basis[inliers]
         normal = b.T @ b + 1e-9 * np.eye(b.shape[1])  # 6×6 normal equations: far faster than lstsq here
         coef = np.linalg.solve(normal, b.T @ values[inliers])
