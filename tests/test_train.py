@@ -80,6 +80,8 @@ def test_same_seed_same_start(mnist_dir, tmp_path):
         x = np.arange(50 * 28 * 28, dtype=np.uint8).reshape(50, 28, 28)
         ds = make_dataset(x, np.arange(50) % 10, 10, shuffle_seed=7, augment=PRESETS["default"].augment)
         batches.append(next(iter(ds))[0].numpy())
+        second_epoch = next(iter(ds))[0].numpy()
+        assert not np.array_equal(batches[-1], second_epoch), "each epoch must get fresh shuffles and augmentations"
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(batches[0], batches[1])

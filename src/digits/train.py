@@ -185,14 +185,19 @@ def versions() -> dict[str, str]:
 # Input pipeline
 
 
-def _augment_batch(images, aug: Augment):
-    """Apply one random affine warp and pen-width change per image, on a whole batch."""
+def _augment_batch(images, aug: Augment, seed):
+    """Apply one random affine warp and pen-width change per image, on a whole batch.
+
+    Stateless random ops keyed by ``seed`` (one per batch, from a seeded stream) make the
+    augmentation depend on the run's seed alone, not on what else the process has done.
+    """
     import tensorflow as tf
 
     n = tf.shape(images)[0]
+    seeds = iter(tf.unstack(tf.random.experimental.stateless_split(seed, num=10)))
 
     def uni(lo: float, hi: float):
-        return tf.random.uniform([n], lo, hi)
+        return tf.random.stateless_uniform([n], next(seeds), lo, hi)
 
     angle = uni(-aug.rotate_deg, aug.rotate_deg) * (math.pi / 180.0)
     zoom = uni(1 - aug.scale, 1 + aug.scale)
@@ -244,11 +249,15 @@ def make_dataset(
     if shuffle_seed is not None:
         ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
+    # One random key per batch, different every epoch, fixed by the seed.
+    keys = tf.data.Dataset.random(seed=shuffle_seed or 0, rerandomize_each_iteration=True).batch(2)
+    ds = tf.data.Dataset.zip(ds, keys)
 
-    def to_float(images, labels):
+    def to_float(batch, key):
+        images, labels = batch
         images = tf.cast(images, tf.float32)[..., None] / 255.0
         if augment is not None:
-            images = _augment_batch(images, augment)
+            images = _augment_batch(images, augment, key)
         return images, tf.one_hot(tf.cast(labels, tf.int32), 10)
 
     return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
