@@ -249,14 +249,13 @@ def background(gray: np.ndarray) -> np.ndarray:
     yn = (ys / max(h - 1, 1)) * 2 - 1
     xn = (xs / max(w - 1, 1)) * 2 - 1
     yy, xx = np.meshgrid(yn, xn, indexing="ij")
-    basis = np.stack([np.ones_like(xx), xx, yy, xx * xx, xx * yy, yy * yy], axis=-1).reshape(-1, 6)
+    basis = _quadratic_basis(yy.reshape(-1), xx.reshape(-1))
     values = coarse.reshape(-1).astype(np.float64)
-    # Start from the image's frame, which is paper in all but the tightest crops: a digit may cover
-    # nearly half the picture, but rarely half its border.
-    frame = np.zeros(coarse.shape, dtype=bool)
-    frame[[0, -1], :] = True
-    frame[:, [0, -1]] = True
-    coef, sigma = _robust_quadratic(basis[frame.reshape(-1)], values[frame.reshape(-1)])
+    # Start from the image's outermost pixels, which are paper in all but the tightest crops: a
+    # digit may cover nearly half the picture, but rarely half its edge.
+    ey, ex = _edge(h, w)
+    edge_basis = _quadratic_basis((ey / max(h - 1, 1)) * 2 - 1, (ex / max(w - 1, 1)) * 2 - 1)
+    coef, sigma = _robust_quadratic(edge_basis, gray[ey, ex].astype(np.float64))
     # Then refit on every cell that agrees with the frame's paper, judged by the frame's own noise,
     # so that even ink covering more than half the picture does not drag the surface.
     coef, _ = _robust_quadratic(basis, values, coef, sigma)
@@ -267,6 +266,21 @@ def background(gray: np.ndarray) -> np.ndarray:
     surface = c0 + cx * xf[None, :] + cy * yf[:, None] + cxx * (xf * xf)[None, :] + cxy * np.outer(yf, xf)
     surface = surface + cyy * (yf * yf)[:, None]
     return np.clip(surface, 0.0, 1.0).astype(np.float32)
+
+
+def _quadratic_basis(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The six terms of a quadratic surface at points (y, x) in [-1, 1]."""
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
+
+
+def _edge(h: int, w: int, most: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the outermost pixels of an h×w image (at most about ``most``)."""
+    step = max(1, (2 * (h + w)) // most)
+    xs = np.arange(0, w, step)
+    ys = np.arange(0, h, step)
+    rows = np.concatenate([np.zeros_like(xs), np.full_like(xs, h - 1), ys, ys])
+    cols = np.concatenate([xs, xs, np.zeros_like(ys), np.full_like(ys, w - 1)])
+    return rows, cols
 
 
 def _robust_quadratic(
@@ -289,10 +303,13 @@ def _robust_quadratic(
         if inliers.sum() < 2 * basis.shape[1] or (previous is not None and np.array_equal(inliers, previous)):
             break
         previous = inliers
-        b = basis[inliers]
-        normal = b.T @ b + 1e-9 * np.eye(b.shape[1])  # 6×6 normal equations: far faster than lstsq here
-        coef = np.linalg.solve(normal, b.T @ values[inliers])
+        coef = _least_squares(basis[inliers], values[inliers])
     return coef, float(sigma or 0.0)
+
+
+def _least_squares(basis: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Solve the 6×6 normal equations: far faster than ``lstsq`` for these small fits."""
+    return np.linalg.solve(basis.T @ basis + 1e-9 * np.eye(basis.shape[1]), basis.T @ values)
 
 
 def _robust_sigma(values: np.ndarray, side: int = 0) -> float:
