@@ -69,15 +69,23 @@ def bad_files(tmp_path_factory) -> dict[str, tuple[Path, str]]:
     return files
 
 
-def test_predict_on_mnist_files_matches_the_model_on_the_arrays(test_subset, tmp_path, predictor):
+@pytest.fixture(scope="module")
+def mnist_pngs(test_subset, tmp_path_factory) -> list[str]:
+    """The first 2,000 MNIST test digits as PNG files."""
+    folder = tmp_path_factory.mktemp("mnist-png")
+    paths = []
+    for i, pixels in enumerate(test_subset[0]):
+        path = folder / f"{i:04d}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_predict_on_mnist_files_matches_the_model_on_the_arrays(test_subset, mnist_pngs, predictor):
     """The issue's bar: real MNIST test images through ``digits predict`` (PNG files, the whole
     preprocessing) score what the model scores on the raw arrays, within 0.2 points."""
     images, labels = test_subset
-    paths = []
-    for i, pixels in enumerate(images):
-        path = tmp_path / f"{i:04d}.png"
-        Image.fromarray(pixels).save(path)
-        paths.append(str(path))
+    paths = mnist_pngs
     result = run_cli("predict", "--json", *paths)
     assert result.returncode == 0, result.stderr
     entries = json.loads(result.stdout)
@@ -175,6 +183,21 @@ def test_read_numbers(mnist, bad_files, tmp_path, predictor):
     assert text.returncode == 0, text.stderr
     for line, entry in zip(text.stdout.splitlines(), readings, strict=True):
         assert line.startswith(f"{entry['file']}: {entry['text']}  (")
+
+
+def test_output_closed_early(mnist_pngs):
+    """``digits predict *.png | head -1``: the pipe closes early; the command stops without a traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digits", "predict", *mnist_pngs], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert first.startswith(mnist_pngs[0].encode())
+    assert "Traceback" not in err and "Error" not in err, err
+    assert proc.returncode == 141  # 128 + SIGPIPE, as a shell reports it
 
 
 def test_standard_input(mnist):

@@ -292,6 +292,21 @@ class _Report:
         return 0
 
 
+def _stop_quietly_on_broken_pipe(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``digits predict *.png | head`` closes the pipe early: stop without a traceback, like ``cat`` does."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return verb(args)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 141  # 128 + SIGPIPE, what a shell reports for a process the pipe stopped
+
+    run.__doc__ = verb.__doc__
+    return run
+
+
+@_stop_quietly_on_broken_pipe
 def cmd_predict(args: argparse.Namespace) -> int:
     """Classify images of single digits: one line (or JSON entry) per image; bad files do not stop the rest."""
     from digits.fsutil import ensure_dir
@@ -328,6 +343,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return status
 
 
+@_stop_quietly_on_broken_pipe
 def cmd_read(args: argparse.Namespace) -> int:
     """Read the handwritten number in each image: the digits left to right, each with its probability and box."""
     from digits.fsutil import ensure_dir
