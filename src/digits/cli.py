@@ -31,17 +31,12 @@ def import_keras_quietly() -> None:
     TensorFlow's C++ runtime prints banners while it loads that no environment variable
     turns off; they would bury our one-line messages. ``DIGITS_DEBUG=1`` shows them.
     """
-    if "keras" in sys.modules or os.environ.get("DIGITS_DEBUG"):
+    if "keras" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    from digits.inference import stderr_silenced
+
+    with stderr_silenced():
+        import keras  # noqa: F401
 
 
 #: Top-level modules that only the training extras install (``pip install 'digits[train]'``).
@@ -292,21 +287,6 @@ class _Report:
         return 0
 
 
-def _stop_quietly_on_broken_pipe(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """``digits predict *.png | head`` closes the pipe early: stop without a traceback, like ``cat`` does."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return verb(args)
-        except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-            return 141  # 128 + SIGPIPE, what a shell reports for a process the pipe stopped
-
-    run.__doc__ = verb.__doc__
-    return run
-
-
-@_stop_quietly_on_broken_pipe
 def cmd_predict(args: argparse.Namespace) -> int:
     """Classify images of single digits: one line (or JSON entry) per image; bad files do not stop the rest."""
     from digits.fsutil import ensure_dir
@@ -343,7 +323,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return status
 
 
-@_stop_quietly_on_broken_pipe
 def cmd_read(args: argparse.Namespace) -> int:
     """Read the handwritten number in each image: the digits left to right, each with its probability and box."""
     from digits.fsutil import ensure_dir
@@ -495,6 +474,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(e) or "interrupted"
         print(f"\ndigits: {message}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `digits ... | head` closed the pipe early: stop without a traceback, as `cat` does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a process the pipe stopped
 
 
 if __name__ == "__main__":

@@ -174,7 +174,7 @@ class LiteRTEngine:
         _check_io(path, self._input["shape_signature"], dtype, self._output["shape_signature"])
         self._lock = threading.Lock()
         self._batch = -1
-        with _stderr_silenced():  # the first run prints "INFO: Created TensorFlow Lite XNNPACK delegate"
+        with stderr_silenced():  # the first run prints "INFO: Created TensorFlow Lite XNNPACK delegate"
             _check_probabilities(path, self)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -190,7 +190,7 @@ class LiteRTEngine:
 
 
 @contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
+def stderr_silenced() -> Iterator[None]:
     """Silence C++ log lines written straight to file descriptor 2 (``DIGITS_DEBUG=1`` keeps them)."""
     if os.environ.get("DIGITS_DEBUG"):
         yield
