@@ -1,12 +1,13 @@
 """Kill training again and again with SIGKILL, resume each time, and check nothing is lost.
 
-    python bench/kill_resume.py --data-dir ../shared/data/mnist [--kills 5] [--epochs 6]
+    python bench/kill_resume.py --data-dir ../shared/data/mnist [--kills 5] [--epochs 7]
 
-One run of the fast preset on 8,000 training images is started, SIGKILLed at a random moment
-(after its first epoch, so there is something to lose), resumed with `digits train --resume`,
-killed again, and so on until it finishes. All the while `model.keras` is checked every 50 ms:
-it must always be a whole, loadable model. Prints the kills survived, the file checks made,
-and the final test accuracy next to an uninterrupted run of the same recipe.
+One run of the fast preset on 8,000 training images is started and SIGKILLed at a random moment
+after an epoch has finished (so there is something to lose), resumed with `digits train --resume`,
+and killed again once the resumed run has finished another epoch, and so on until it finishes.
+All the while `model.keras` is checked every 50 ms: it must always be a whole, loadable model.
+Prints the kills survived, the file checks made, and the final test accuracy next to an
+uninterrupted run of the same recipe.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--kills", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random kill moments")
     args = parser.parse_args()
 
@@ -50,10 +51,11 @@ def main() -> int:
 
         proc = subprocess.Popen([*base, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while True:
-            while epochs_done(out) < 1 and proc.poll() is None:  # let the first epoch finish
+            target = epochs_done(out) + 1
+            while epochs_done(out) < target and proc.poll() is None:  # let one more epoch finish
                 watch(proc, time.time() + 0.5)
             if kills < args.kills:
-                watch(proc, time.time() + rng.uniform(0.5, 6.0))
+                watch(proc, time.time() + rng.uniform(0.1, 1.5))  # inside the next epoch
             else:
                 watch(proc, float("inf"))
             if proc.poll() is not None:

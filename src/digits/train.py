@@ -435,6 +435,7 @@ def train(
         state = json.loads(state_file.read_text())
     if resumed:
         state["resumes"] = state.get("resumes", 0) + 1
+        write_json(state_file, state)  # counted even if this attempt is killed too
     # A resumed run reseeds by the epochs already done, so the remaining epochs see fresh
     # shuffles and augmentations instead of replaying the first epochs' ones.
     seed = options.seed + 1000 * len(state["history"])
