@@ -147,7 +147,7 @@ def _download(name: str, dest: Path, timeout: float = 30.0) -> None:
             return
         except (urllib.error.URLError, OSError, ValueError, DigitsError) as e:
             failures.append(f"{url}: {getattr(e, 'reason', e)}")
-    raise DigitsError(_not_found_message(f"in {dest.parent} and no mirror could be reached"))
+    raise DigitsError(_not_found_message(f"in {dest.parent} and no mirror could be reached (last: {failures[-1]})"))
 
 
 def locate(data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Path:
