@@ -418,6 +418,8 @@ def test_page_is_self_contained_and_logged(page, server) -> None:
     """The page loads nothing from other hosts (it works offline), and the server logs each request."""
     page.reload()
     wait_settled(page)
+    draw(page, [[(0.5, 0.2), (0.5, 0.8)]])  # a stroke of its own, so this test needs no other test's requests
+    wait_settled(page)
     outside = [u for u in page.requests if not u.startswith(server["url"]) and not u.startswith("data:")]
     assert not outside, outside
     log = server["log"].read_text()
