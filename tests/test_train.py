@@ -65,6 +65,20 @@ def test_saved_model_reloads_with_identical_predictions(trained_run, test_subset
         assert "optimizer" not in f, "optimizer state was saved with the model"
 
 
+def test_bf16_training_saves_a_float32_model(trained_run):
+    """`fast` computes in bfloat16 where the CPU has it natively; what it saves is float32 throughout."""
+    import keras
+
+    from digits.model import load_model
+    from digits.train import native_bf16
+
+    expected = "mixed_bfloat16" if native_bf16() else "float32"
+    assert trained_run.metrics["precision"] == expected
+    model = load_model(trained_run.model_path)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert keras.mixed_precision.global_policy().name == "float32", "training leaked its precision policy"
+
+
 def test_same_seed_same_start(mnist_dir, tmp_path):
     """Same seed -> the same initial weights and the same data order (what the backend guarantees)."""
     import keras
