@@ -1,6 +1,6 @@
 """Kill training again and again with SIGKILL, resume each time, and check nothing is lost.
 
-    python bench/kill_resume.py --data-dir ../shared/data/mnist [--kills 5] [--epochs 7]
+    python bench/kill_resume.py --data-dir ../shared/data/mnist [--kills 5] [--epochs 10]
 
 One run of the fast preset on 8,000 training images is started and SIGKILLed at a random moment
 after an epoch has finished (so there is something to lose), resumed with `digits train --resume`,
@@ -29,7 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--kills", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random kill moments")
     args = parser.parse_args()
 
@@ -64,12 +64,18 @@ def main() -> int:
             proc.wait()
             kills += 1
             bad += not model_file_is_whole(out / "model.keras")
+            if (out / "metrics.json").exists():
+                # Killed while exiting, after writing its report: the run had finished.
+                print(f"kill {kills}: after the run finished; model.keras whole: "
+                      f"{model_file_is_whole(out / 'model.keras')}", flush=True)  # fmt: skip
+                break
             print(f"kill {kills}: after {epochs_done(out)} finished epochs; model.keras whole: "
                   f"{model_file_is_whole(out / 'model.keras')}", flush=True)  # fmt: skip
             resume = [sys.executable, "-m", "digits", "train", "--resume", str(out)]
-            proc = subprocess.Popen(resume, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if proc.returncode != 0:
-            print(f"the last resume failed with status {proc.returncode}")
+            proc = subprocess.Popen(resume, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0 and not (out / "metrics.json").exists():
+            why = proc.stderr.read().strip().splitlines()[-1:] if proc.stderr else []
+            print(f"the last resume failed with status {proc.returncode}: {' '.join(why)}")
             return 1
         killed = json.loads((out / "metrics.json").read_text())
 
