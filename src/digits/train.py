@@ -260,8 +260,8 @@ def make_dataset(
     """A ``tf.data`` pipeline of (float image batch, one-hot labels), prefetched.
 
     Shuffling draws a fresh permutation of indices each epoch and gathers whole batches,
-    instead of ``Dataset.shuffle`` over the images: filling a 55,000-image shuffle buffer
-    cost 1.5-2 s at the start of every epoch, a fifth of a ``fast`` epoch.
+    instead of ``Dataset.shuffle`` over the images, whose 55,000-image buffer had to refill
+    before the first step of every epoch.
     """
     import tensorflow as tf
 
@@ -492,11 +492,13 @@ def train(
     # The saved model is a fresh, uncompiled twin (so no optimizer state is saved with it;
     # keras.models.clone_model would compile it) that computes in float32 whatever
     # precision trained it.
-    clean = build_model(preset.arch)
+    # The preset, not a global policy the caller may have set, decides the precision.
     bf16 = preset.bf16 and native_bf16()
     policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if bf16 else "float32")
     try:
+        keras.mixed_precision.set_global_policy("float32")
+        clean = build_model(preset.arch)
+        keras.mixed_precision.set_global_policy("mixed_bfloat16" if bf16 else "float32")
         model = build_model(preset.arch)
     finally:
         keras.mixed_precision.set_global_policy(policy)
