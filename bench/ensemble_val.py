@@ -5,7 +5,8 @@
 Counts errors on the fixed 5,000-image validation split that every run holds out (never the
 test set), for each model, for their average, and for test-time augmentation: each image
 averaged with copies shifted by one pixel (4 copies: left, right, up, down; 8: all
-neighbours).
+neighbours). Last, it counts how many members also got each of the average's errors wrong:
+errors every member makes are out of reach of more members like these.
 """
 
 from __future__ import annotations
@@ -59,6 +60,14 @@ def main() -> None:
         print(f"{path}: {', '.join(row)}", flush=True)
     row = [f"{name} {int((np.mean(ps, axis=0).argmax(1) != y).sum())}" for name, ps in probs.items()]
     print(f"average of {len(args.models)}: {', '.join(row)}")
+    # How much room diversity could still win: the average's errors, by how many members got them wrong too.
+    wrong = np.array([p.argmax(1) != y for p in probs["none"]])
+    missed = np.mean(probs["none"], axis=0).argmax(1) != y
+    counts = np.bincount(wrong[:, missed].sum(axis=0), minlength=len(args.models) + 1)
+    print(
+        f"the average's {int(missed.sum())} errors, by how many members made them too (0..{len(args.models)}): "
+        f"{', '.join(str(int(c)) for c in counts)}; images some member got wrong: {int(wrong.any(axis=0).sum())}"
+    )
 
 
 if __name__ == "__main__":

@@ -14,9 +14,15 @@ from pathlib import Path
 OPTIONS = ["--preset", "fast", "--epochs", "4", "--limit", "8000", "--seed", "1"]
 
 
+def _default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored and children inherit that; the
+    # training process must see Ctrl-C however the test run itself was started.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_training(out: Path, mnist_dir: Path, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "digits", "train", *OPTIONS, "--data-dir", str(mnist_dir), "--out", str(out), *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def epochs_done(out: Path) -> int:
