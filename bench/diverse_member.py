@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--member", choices=["strided", "elastic", "medium"], default="strided")
+    parser.add_argument("--alpha", type=float, default=34.0, help="elastic: displacement scale (pixels)")
+    parser.add_argument("--sigma", type=float, default=4.0, help="elastic: smoothing of the field (pixels)")
     parser.add_argument("members", nargs="+", help="the ensemble's members (.keras)")
     args = parser.parse_args()
 
@@ -114,7 +116,8 @@ def main() -> None:
 
         keys = tf.data.Dataset.random(seed=args.seed + 2, rerandomize_each_iteration=True).batch(2)
         train_ds = tf.data.Dataset.zip(train_ds, keys).map(
-            lambda batch, key: (elastic_distortion(batch[0], key), batch[1]), num_parallel_calls=2
+            lambda batch, key: (elastic_distortion(batch[0], key, args.alpha, args.sigma), batch[1]),
+            num_parallel_calls=2,
         )
     start = time.perf_counter()
     model.fit(train_ds, epochs=preset.epochs, verbose=0)
