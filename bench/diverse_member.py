@@ -12,7 +12,11 @@ members' average with it added. Candidates (``--member``):
 - ``elastic``: the `default` preset's `medium` network, trained with elastic distortion
   (a smoothed random displacement field, Simard et al. 2003) on top of the usual affine
   augmentation; about 4 minutes;
-- ``medium``: the same without elastic distortion, the control for ``elastic``.
+- ``elastic-once``: the same field folded into the affine warp, so each image is resampled
+  once rather than twice (``elastic`` interpolates the already-warped image a second time);
+- ``medium``: the same without elastic distortion, the control for both.
+
+``--alpha`` and ``--sigma`` set the field's strength and smoothness.
 """
 
 from __future__ import annotations
@@ -53,18 +57,25 @@ def strided():
     return keras.Model(inputs, layers.Dense(10, activation="softmax")(x), name="strided")
 
 
-def elastic_distortion(images, seed, alpha: float = 34.0, sigma: float = 4.0):
-    """Move every pixel by a random, Gaussian-smoothed displacement field (bilinear resampling)."""
+def displacement_field(n, size: int, seed, alpha: float, sigma: float):
+    """A random displacement per pixel, Gaussian-smoothed: shape (n, size, size, [rows, cols])."""
     import tensorflow as tf
 
-    n, size = tf.shape(images)[0], images.shape[1]
     field = tf.random.stateless_uniform([n, size, size, 2], seed, -1.0, 1.0)
     radius = int(2 * sigma)
     taps = tf.exp(-(tf.range(-radius, radius + 1, dtype=tf.float32) ** 2) / (2 * sigma**2))
     taps /= tf.reduce_sum(taps)
     kernel = tf.tile(taps[:, None, None, None], [1, 1, 2, 1])  # separable: rows, then columns
     field = tf.nn.depthwise_conv2d(field, kernel, [1, 1, 1, 1], "SAME")
-    field = tf.nn.depthwise_conv2d(field, tf.transpose(kernel, [1, 0, 2, 3]), [1, 1, 1, 1], "SAME") * alpha
+    return tf.nn.depthwise_conv2d(field, tf.transpose(kernel, [1, 0, 2, 3]), [1, 1, 1, 1], "SAME") * alpha
+
+
+def elastic_distortion(images, seed, alpha: float = 34.0, sigma: float = 4.0):
+    """Move every pixel by a random, Gaussian-smoothed displacement field (bilinear resampling)."""
+    import tensorflow as tf
+
+    n, size = tf.shape(images)[0], images.shape[1]
+    field = displacement_field(n, size, seed, alpha, sigma)
     grid = tf.cast(tf.stack(tf.meshgrid(tf.range(size), tf.range(size), indexing="ij"), axis=-1), tf.float32)
     where = tf.clip_by_value(grid[None] + field, 0.0, size - 1.0)  # (n, y, x, [row, col])
     low = tf.floor(where)
@@ -82,12 +93,56 @@ def elastic_distortion(images, seed, alpha: float = 34.0, sigma: float = 4.0):
     return (top * (1 - fy) + bottom * fy)[..., None]
 
 
+def affine_elastic_once(images, seed, alpha: float, sigma: float):
+    """The training augmentation with an elastic field folded into its affine warp.
+
+    Each output pixel is displaced by the field, then mapped through the same random affine
+    warp as training's, and the source image is sampled there once (bilinear, zeros outside),
+    so the strokes are interpolated once, as in training without the field. Then the usual
+    pen-width change.
+    """
+    import tensorflow as tf
+
+    from digits.train import Augment, _affine_transforms, _batch_uniform, _pen_width
+
+    aug = Augment()
+    n, size = tf.shape(images)[0], images.shape[1]
+    keys = tf.random.experimental.stateless_split(seed, num=2)
+    uni = _batch_uniform(n, keys[0], num=10)
+    t = _affine_transforms(aug, uni)
+    grid = tf.cast(tf.stack(tf.meshgrid(tf.range(size), tf.range(size), indexing="ij"), axis=-1), tf.float32)
+    moved = grid[None] + displacement_field(n, size, keys[1], alpha, sigma)
+    y, x = moved[..., 0], moved[..., 1]
+
+    def coef(i: int):
+        return t[:, i, None, None]
+
+    src_x = coef(0) * x + coef(1) * y + coef(2)
+    src_y = coef(3) * x + coef(4) * y + coef(5)
+    # Pad by one zero pixel so that samples off the image fade to the background.
+    padded = tf.pad(images[..., 0], [[0, 0], [1, 1], [1, 1]])
+    src_y = tf.clip_by_value(src_y + 1.0, 0.0, size + 1.0)
+    src_x = tf.clip_by_value(src_x + 1.0, 0.0, size + 1.0)
+    low_y, low_x = tf.floor(src_y), tf.floor(src_x)
+    fy, fx = src_y - low_y, src_x - low_x
+    low_y, low_x = tf.cast(low_y, tf.int32), tf.cast(low_x, tf.int32)
+    high_y, high_x = tf.minimum(low_y + 1, size + 1), tf.minimum(low_x + 1, size + 1)
+    batch = tf.broadcast_to(tf.range(n)[:, None, None], tf.shape(low_y))
+
+    def pixel(rows, cols):
+        return tf.gather_nd(padded, tf.stack([batch, rows, cols], axis=-1))
+
+    top = pixel(low_y, low_x) * (1 - fx) + pixel(low_y, high_x) * fx
+    bottom = pixel(high_y, low_x) * (1 - fx) + pixel(high_y, high_x) * fx
+    return _pen_width((top * (1 - fy) + bottom * fy)[..., None], aug, uni)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--member", choices=["strided", "elastic", "medium"], default="strided")
+    parser.add_argument("--member", choices=["strided", "elastic", "elastic-once", "medium"], default="strided")
     parser.add_argument("--alpha", type=float, default=34.0, help="elastic: displacement scale (pixels)")
     parser.add_argument("--sigma", type=float, default=4.0, help="elastic: smoothing of the field (pixels)")
     parser.add_argument("members", nargs="+", help="the ensemble's members (.keras)")
@@ -118,6 +173,20 @@ def main() -> None:
         train_ds = tf.data.Dataset.zip(train_ds, keys).map(
             lambda batch, key: (elastic_distortion(batch[0], key, args.alpha, args.sigma), batch[1]),
             num_parallel_calls=2,
+        )
+    elif args.member == "elastic-once":
+        # The same pipeline without its augmentation; the warp with the field replaces it.
+        import tensorflow as tf
+
+        plain = make_dataset(x_train, y_train, preset.batch_size, shuffle_seed=args.seed, augment=None)
+        keys = tf.data.Dataset.random(seed=args.seed + 2, rerandomize_each_iteration=True).batch(2)
+        train_ds = (
+            tf.data.Dataset.zip(plain, keys)
+            .map(
+                lambda batch, key: (affine_elastic_once(batch[0], key, args.alpha, args.sigma), batch[1]),
+                num_parallel_calls=2,
+            )
+            .prefetch(2)
         )
     start = time.perf_counter()
     model.fit(train_ds, epochs=preset.epochs, verbose=0)

@@ -117,6 +117,7 @@ def plot_misclassified(
     probs: np.ndarray,
     path: str | os.PathLike[str],
     limit: int = 100,
+    what: str = "test digits",
 ) -> Path:
     """Save a grid of wrongly classified digits captioned ``true → predicted (probability)``."""
     plt = _pyplot()
@@ -132,7 +133,7 @@ def plot_misclassified(
     for ax, i in zip(axes.flat, wrong, strict=False):
         ax.imshow(np.asarray(images[i]).reshape(28, 28), cmap="gray_r")
         ax.set_title(f"{labels[i]} → {pred[i]} ({probs[i, pred[i]]:.2f})", fontsize=8)
-    title = f"{len(np.flatnonzero(pred != labels))} misclassified test digits"
+    title = f"{len(np.flatnonzero(pred != labels))} misclassified {what}"
     fig.suptitle(title + (f" (the {len(wrong)} most confident shown)" if len(wrong) < (pred != labels).sum() else ""))
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -23,6 +23,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -199,19 +200,12 @@ def native_bf16() -> bool:
 # Input pipeline
 
 
-def _augment_batch(images, aug: Augment, seed):
-    """Apply one random affine warp and pen-width change per image, on a whole batch.
+def _affine_transforms(aug: Augment, uni: Callable[[float, float], Any]):
+    """One random affine warp per image, as ``ImageProjectiveTransformV3`` rows (output -> input).
 
-    Stateless random ops keyed by ``seed`` (one per batch, from a seeded stream) make the
-    augmentation depend on the run's seed alone, not on what else the process has done.
+    ``uni(lo, hi)`` draws one uniform number per image of the batch.
     """
     import tensorflow as tf
-
-    n = tf.shape(images)[0]
-    seeds = iter(tf.unstack(tf.random.experimental.stateless_split(seed, num=10)))
-
-    def uni(lo: float, hi: float):
-        return tf.random.stateless_uniform([n], next(seeds), lo, hi)
 
     angle = uni(-aug.rotate_deg, aug.rotate_deg) * (math.pi / 180.0)
     zoom = uni(1 - aug.scale, 1 + aug.scale)
@@ -230,15 +224,13 @@ def _augment_batch(images, aug: Augment, seed):
     a2 = c - a0 * (c + tx) - a1 * (c + ty)
     b2 = c - b0 * (c + tx) - b1 * (c + ty)
     zeros = tf.zeros_like(a0)
-    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    images = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
-        output_shape=tf.constant([28, 28]),
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def _pen_width(images, aug: Augment, uni: Callable[[float, float], Any]):
+    """Make the pen thicker or thinner (a partial 2×2 dilation or erosion) for some images."""
+    import tensorflow as tf
+
     if aug.stroke > 0:
         thick = tf.nn.max_pool2d(images, 2, 1, "SAME")
         thin = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
@@ -246,6 +238,38 @@ def _augment_batch(images, aug: Augment, seed):
         amount = tf.reshape(amount, [-1, 1, 1, 1])
         images = tf.where(amount > 0, images + amount * (thick - images), images - amount * (thin - images))
     return tf.clip_by_value(images, 0.0, 1.0)
+
+
+def _batch_uniform(n, seed, num: int):
+    """A ``uni(lo, hi)`` drawing one number per image, each call from its own stateless key."""
+    import tensorflow as tf
+
+    seeds = iter(tf.unstack(tf.random.experimental.stateless_split(seed, num=num)))
+
+    def uni(lo: float, hi: float):
+        return tf.random.stateless_uniform([n], next(seeds), lo, hi)
+
+    return uni
+
+
+def _augment_batch(images, aug: Augment, seed):
+    """Apply one random affine warp and pen-width change per image, on a whole batch.
+
+    Stateless random ops keyed by ``seed`` (one per batch, from a seeded stream) make the
+    augmentation depend on the run's seed alone, not on what else the process has done.
+    """
+    import tensorflow as tf
+
+    uni = _batch_uniform(tf.shape(images)[0], seed, num=10)
+    images = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=_affine_transforms(aug, uni),
+        output_shape=tf.constant([28, 28]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+    return _pen_width(images, aug, uni)
 
 
 def make_dataset(
