@@ -30,6 +30,8 @@ def assert_one_line_error(proc, *fragments):
         (["train", "--batch-size", "-3"], "--batch-size"),
         (["train", "--epochs", "many"], "--epochs"),
         (["train", "--preset", "huge"], "--preset"),
+        (["train", "--val-size", "60000"], "--val-size"),
+        (["train", "--val-size", "-5"], "--val-size"),
         (["evaluate", "--bogus"], "--bogus"),
     ],
 )

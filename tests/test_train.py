@@ -122,6 +122,8 @@ def test_augmentation_keeps_digits_recognizable(mnist):
         ({"batch_size": -3}, "--batch-size"),
         ({"preset": "nonsense"}, "unknown preset"),
         ({"seed": -1}, "--seed"),
+        ({"val_size": 40_000}, "--val-size"),
+        ({"val_size": -1}, "--val-size"),
     ],
 )
 def test_nonsense_options_are_refused(kwargs, message):
@@ -145,3 +147,26 @@ def test_ensemble_averages_its_members(mnist_dir, tmp_path, test_subset):
     members = [predict_proba(load_model(out / f"member-{i}" / "model.keras"), x) for i in (1, 2)]
     combined = predict_proba(load_model(result.model_path), x)
     np.testing.assert_allclose(combined, (members[0] + members[1]) / 2, atol=1e-5)
+
+
+def test_no_validation_split_trains_on_every_image_and_keeps_the_last_epoch(mnist_dir, mnist, tmp_path):
+    """``val_size=0``: the final refit on all training images, with nothing to choose an epoch by."""
+    from digits.train import train
+
+    out = tmp_path / "full"
+    options = TrainOptions(preset="fast", epochs=2, limit=4000, val_size=0, out=str(out), data_dir=str(mnist_dir))
+    result = train(options, verbose=0)
+    m = result.metrics
+    assert m["val_images"] == 0 and m["val_accuracy"] is None
+    assert m["best_epoch"] == 2, "without validation the last epoch is kept"
+    assert m["recipe"]["val_size"] == 0 and m["train_images"] == 4000
+    assert m["test_accuracy"] > 0.85
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and "val_accuracy" not in rows[0]
+    # The saved model is the last epoch's: the test accuracy it reports is the file's.
+    from digits.evaluate import compute_metrics, predict_proba
+    from digits.model import load_model
+
+    probs = predict_proba(load_model(result.model_path), mnist.x_test)
+    assert compute_metrics(mnist.y_test, probs)["accuracy"] == pytest.approx(m["test_accuracy"])

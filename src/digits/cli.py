@@ -98,6 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         limit=args.limit,
         ensemble=args.ensemble,
+        val_size=args.val_size,
     )
     if args.resume is None:
         options.resolved()  # check option values before loading anything heavy
@@ -107,8 +108,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if "ensemble" in m:
         members = ", ".join(f"{a * 100:.2f}%" for a in m["member_test_accuracy"])
         chosen = f"average of {m['ensemble']} members ({members})"
-    else:
+    elif m["val_images"]:
         chosen = f"best epoch {m['best_epoch']}/{m['epochs']} by validation"
+    else:
+        chosen = f"last epoch {m['best_epoch']}/{m['epochs']}, no validation split"
     print(
         f"test accuracy {m['test_accuracy'] * 100:.2f}% ({m['test_errors']} errors in 10,000), "
         f"loss {m['test_loss']:.4f}; {chosen}; "
@@ -400,6 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="K",
         help="train K members (seeds seed..seed+K-1) and save one model averaging them",
+    )
+    p.add_argument(
+        "--val-size",
+        type=_non_negative_int,
+        metavar="N",
+        help="training images held out for validation (default: the preset's, 5000); "
+        "0 trains on all 60,000 and keeps the last epoch",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR with its own options")
 

@@ -121,6 +121,7 @@ class TrainOptions:
     data_dir: str | None = None
     limit: int | None = None  # train on only the first N training images (quick runs, tests)
     ensemble: int = 1  # train this many members (seeds seed, seed+1, ...) and average them
+    val_size: int | None = None  # images held out for validation; 0 trains on all 60,000
 
     def resolved(self) -> Preset:
         """The preset with this run's overrides applied, after checking every value."""
@@ -141,6 +142,10 @@ class TrainOptions:
             raise DigitsError(f"--seed must be a non-negative integer, got {self.seed}")
         if self.ensemble < 1:
             raise DigitsError(f"--ensemble must be at least 1, got {self.ensemble}")
+        if self.val_size is not None:
+            if not 0 <= self.val_size <= 30_000:
+                raise DigitsError(f"--val-size must be between 0 and 30000, got {self.val_size}")
+            p = replace(p, val_size=self.val_size)
         return p
 
 
@@ -333,7 +338,10 @@ def make_dataset(
 
 
 def _make_recorder(run_dir: Path, save_model: Any, state: dict[str, Any]):
-    """A callback that keeps the best-on-validation model and the history files current."""
+    """A callback that keeps the best-on-validation model and the history files current.
+
+    Without a validation split there is nothing to choose by, so it keeps the latest epoch.
+    """
     import keras
 
     class RunRecorder(keras.callbacks.Callback):
@@ -342,10 +350,10 @@ def _make_recorder(run_dir: Path, save_model: Any, state: dict[str, Any]):
             row = {"epoch": epoch + 1, **logs}
             row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             state["history"] = [h for h in state["history"] if h["epoch"] < epoch + 1] + [row]
-            val = logs.get("val_accuracy", logs.get("accuracy", 0.0))
-            if state["best_epoch"] is None or val >= state["best_val_accuracy"]:
+            val = logs.get("val_accuracy")
+            if val is None or state["best_epoch"] is None or val >= state["best_val_accuracy"]:
                 state["best_epoch"] = epoch + 1
-                state["best_val_accuracy"] = val
+                state["best_val_accuracy"] = val if val is not None else 0.0
                 save_model(self.model)
             write_history(run_dir, state)
 
@@ -582,7 +590,7 @@ def train(
         "test_loss": test["loss"],
         "test_errors": test["errors"],
         "per_class_accuracy": {d: m["recall"] for d, m in test["per_class"].items()},
-        "val_accuracy": state["best_val_accuracy"],
+        "val_accuracy": state["best_val_accuracy"] if len(x_val) else None,
         "best_epoch": state["best_epoch"],
         "epochs": preset.epochs,
         "train_seconds": round(train_seconds, 2),
