@@ -149,7 +149,7 @@ def test_ensemble_averages_its_members(mnist_dir, tmp_path, test_subset):
     np.testing.assert_allclose(combined, (members[0] + members[1]) / 2, atol=1e-5)
 
 
-def test_no_validation_split_trains_on_every_image_and_keeps_the_last_epoch(mnist_dir, mnist, tmp_path):
+def test_no_validation_split_trains_on_every_image_and_keeps_the_last_epoch(mnist_dir, tmp_path):
     """``val_size=0``: the final refit on all training images, with nothing to choose an epoch by."""
     from digits.train import train
 
@@ -164,9 +164,19 @@ def test_no_validation_split_trains_on_every_image_and_keeps_the_last_epoch(mnis
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2] and "val_accuracy" not in rows[0]
-    # The saved model is the last epoch's: the test accuracy it reports is the file's.
-    from digits.evaluate import compute_metrics, predict_proba
-    from digits.model import load_model
 
-    probs = predict_proba(load_model(result.model_path), mnist.x_test)
-    assert compute_metrics(mnist.y_test, probs)["accuracy"] == pytest.approx(m["test_accuracy"])
+
+def test_without_validation_the_recorder_keeps_each_epoch_even_a_worse_one(tmp_path):
+    """No validation accuracy: the latest epoch is saved, not the one with the best training accuracy."""
+    from digits.model import build_model
+    from digits.train import PRESETS, _compile, _make_recorder
+
+    model = build_model("small")
+    _compile(model, PRESETS["fast"], steps_per_epoch=10)
+    saved: list[int] = []
+    state = {"history": [], "best_epoch": None, "best_val_accuracy": 0.0, "resumes": 0}
+    recorder = _make_recorder(tmp_path, lambda m: saved.append(len(state["history"])), state)
+    recorder.set_model(model)
+    for epoch, accuracy in enumerate([0.9, 0.6]):
+        recorder.on_epoch_end(epoch, {"accuracy": accuracy, "loss": 1.0})
+    assert saved == [1, 2] and state["best_epoch"] == 2
