@@ -2,10 +2,12 @@
 
     python bench/diverse_member.py --data-dir ../shared/data/mnist --member strided RUN/member-*/model.keras
 
-Trains one candidate member with the `default` recipe (12 epochs, its augmentation), then
-reports on the 5,000 validation images that every run holds out: the candidate's errors, how
-many of the images that all the given members get wrong it gets right, and the errors of the
-members' average with it added. Candidates (``--member``):
+Trains one candidate member with the `default` recipe (12 epochs, its augmentation), or with
+`best`'s (``--recipe best``: 20 epochs; ``medium``, ``elastic`` and ``deskew`` then use its
+``large`` network), keeps its last epoch (``--save`` writes it out), then reports on the
+5,000 validation images that every run holds out: the candidate's errors, how many of the
+images that all the given members get wrong it gets right, and the errors of the members'
+average with it added. Candidates (``--member``):
 
 - ``strided``: a network unlike our presets' (no pooling: strided 5×5 convolutions, stages of
   32, 64 and 128 filters with batch norm and dropout 0.4); about 9 minutes on 2 cores;
@@ -14,7 +16,10 @@ members' average with it added. Candidates (``--member``):
   augmentation; about 4 minutes;
 - ``elastic-once``: the same field folded into the affine warp, so each image is resampled
   once rather than twice (``elastic`` interpolates the already-warped image a second time);
-- ``medium``: the same without elastic distortion, the control for both;
+- ``medium``: the same without elastic distortion, the control for all three;
+- ``deskew``: ``medium`` trained and validated on deskewed images (each image sheared so that
+  its ink has no slant: the second-moment deskewing of LeCun et al. 1998), a different view of
+  the same digits, as the multi-column networks of Ciresan et al. 2012 used width-normalised ones;
 - ``deep``: ten unpadded 3×3 convolutions widening from 32 to 176 filters, with batch norm
   and no pooling at all (28×28 shrinks to 8×8), then a softmax: a network much deeper and
   about eight times `large`'s multiply-adds per image; about 35 minutes on 2 cores.
@@ -157,14 +162,38 @@ def affine_elastic_once(images, seed, alpha: float, sigma: float):
     return _pen_width((top * (1 - fy) + bottom * fy)[..., None], aug, uni)
 
 
+def deskew(images: np.ndarray) -> np.ndarray:
+    """Each image sheared horizontally about its centre of ink so that the ink's slant is zero."""
+    from scipy import ndimage
+
+    rows, cols = np.mgrid[: images.shape[1], : images.shape[2]].astype(np.float64)
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        ink = image.astype(np.float64)
+        total = ink.sum()
+        if total == 0:
+            out[i] = image
+            continue
+        cy, cx = (ink * rows).sum() / total, (ink * cols).sum() / total
+        slant = (ink * (rows - cy) * (cols - cx)).sum() / (ink * (rows - cy) ** 2).sum()
+        # Output (r, c) samples the input at (r, c + slant * (r - cy)).
+        matrix = np.array([[1.0, 0.0], [slant, 1.0]])
+        warped = ndimage.affine_transform(ink, matrix, offset=(0.0, -slant * cy), order=1, cval=0.0)
+        out[i] = np.clip(np.rint(warped), 0, 255).astype(images.dtype)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--recipe", choices=["default", "best"], default="default", help="preset to train with")
+    parser.add_argument("--epochs", type=int, help="default: the recipe's (12 for default, 20 for best)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--member", choices=["strided", "deep", "elastic", "elastic-once", "medium"], default="strided")
+    members = ["strided", "deep", "elastic", "elastic-once", "medium", "deskew"]
+    parser.add_argument("--member", choices=members, default="strided")
     parser.add_argument("--alpha", type=float, default=34.0, help="elastic: displacement scale (pixels)")
     parser.add_argument("--sigma", type=float, default=4.0, help="elastic: smoothing of the field (pixels)")
+    parser.add_argument("--save", metavar="PATH", help="save the trained candidate here (.keras)")
     parser.add_argument("members", nargs="+", help="the ensemble's members (.keras)")
     args = parser.parse_args()
 
@@ -176,14 +205,16 @@ def main() -> None:
     from digits.train import PRESETS, _compile, make_dataset
 
     warnings.filterwarnings("ignore", message=".*shuffle.*")
-    preset = replace(PRESETS["default"], epochs=args.epochs)
+    preset = replace(PRESETS[args.recipe], epochs=args.epochs or PRESETS[args.recipe].epochs)
     mnist = data.load_mnist(args.data_dir)
     x_train, y_train, x_val, y_val = data.split_validation(mnist.x_train, mnist.y_train, preset.val_size)
     members = np.array([predict_proba(load_model(path), x_val) for path in args.members])
     all_wrong = np.all(members.argmax(axis=2) != y_val, axis=0)
+    if args.member == "deskew":  # after the members' predictions: they see the images as they are
+        x_train, x_val = deskew(x_train), deskew(x_val)
 
     keras.utils.set_random_seed(args.seed)
-    model = {"strided": strided, "deep": deep}.get(args.member, lambda: build_model("medium"))()
+    model = {"strided": strided, "deep": deep}.get(args.member, lambda: build_model(preset.arch))()
     _compile(model, preset, math.ceil(len(x_train) / preset.batch_size))
     train_ds = make_dataset(x_train, y_train, preset.batch_size, shuffle_seed=args.seed, augment=preset.augment)
     if args.member == "elastic":
@@ -211,6 +242,11 @@ def main() -> None:
     start = time.perf_counter()
     model.fit(train_ds, epochs=preset.epochs, verbose=2)
     seconds = time.perf_counter() - start
+    if args.save:
+        from digits.fsutil import atomic_path
+
+        with atomic_path(args.save) as tmp:
+            model.save(tmp)
     probs = predict_proba(model, x_val)
     wrong = probs.argmax(axis=1) != y_val
 
