@@ -23,7 +23,6 @@ import argparse
 import os
 import time
 import warnings
-from dataclasses import replace
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -37,6 +36,7 @@ def recompute_batch_norm(model, dataset) -> None:
     """
     import keras
 
+    # Keras has no public walk over nested layers; _flatten_layers also finds those inside an ensemble's members.
     norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
     kept = [layer.momentum for layer in norms]
     try:
@@ -68,7 +68,7 @@ def main() -> None:
     from digits.train import PRESETS, make_dataset
 
     warnings.filterwarnings("ignore", message=".*shuffle.*")
-    preset = replace(PRESETS["best"], epochs=args.epochs, lr=args.lr, schedule="constant")
+    preset = PRESETS["best"]  # its split, batch size, augmentation, weight decay and label smoothing
     mnist = data.load_mnist(args.data_dir)
     x_train, y_train, x_val, y_val = data.split_validation(mnist.x_train, mnist.y_train, preset.val_size)
     out = ensure_dir(args.out)
