@@ -189,8 +189,8 @@ def main() -> None:
     parser.add_argument("--recipe", choices=["default", "best"], default="default", help="preset to train with")
     parser.add_argument("--epochs", type=int, help="default: the recipe's (12 for default, 20 for best)")
     parser.add_argument("--seed", type=int, default=0)
-    members = ["strided", "deep", "elastic", "elastic-once", "medium", "deskew"]
-    parser.add_argument("--member", choices=members, default="strided")
+    candidates = ["strided", "deep", "elastic", "elastic-once", "medium", "deskew"]
+    parser.add_argument("--member", choices=candidates, default="strided")
     parser.add_argument("--alpha", type=float, default=34.0, help="elastic: displacement scale (pixels)")
     parser.add_argument("--sigma", type=float, default=4.0, help="elastic: smoothing of the field (pixels)")
     parser.add_argument("--save", metavar="PATH", help="save the trained candidate here (.keras)")
@@ -205,7 +205,9 @@ def main() -> None:
     from digits.train import PRESETS, _compile, make_dataset
 
     warnings.filterwarnings("ignore", message=".*shuffle.*")
-    preset = replace(PRESETS[args.recipe], epochs=args.epochs or PRESETS[args.recipe].epochs)
+    preset = PRESETS[args.recipe]
+    if args.epochs is not None:
+        preset = replace(preset, epochs=args.epochs)
     mnist = data.load_mnist(args.data_dir)
     x_train, y_train, x_val, y_val = data.split_validation(mnist.x_train, mnist.y_train, preset.val_size)
     members = np.array([predict_proba(load_model(path), x_val) for path in args.members])
