@@ -44,6 +44,7 @@ def main() -> int:
     from digits.fsutil import write_json
     from digits.inference import Predictor
     from digits.preprocess import load_image, to_mnist
+    from digits.reading import read_number
 
     mnist = load_mnist(args.data_dir)
     x, y = mnist.x_test, mnist.y_test
@@ -98,7 +99,7 @@ def main() -> int:
             start = time.perf_counter()
             for s in samples:
                 try:
-                    text = predictor.read_number(load_image(s.encode()[0])).text
+                    text = read_number(load_image(s.encode()[0]), predictor).text
                 except DigitsError:
                     text = ""
                 exact += text == s.text

@@ -62,13 +62,14 @@ def check_bytes(data: bytes) -> str:
 
 def check_read(a: np.ndarray, predictor) -> str:
     """read_number on an arbitrary array: a well-formed reading or a DigitsError."""
-    from digits.segment import read_number
+    from digits.reading import read_number
 
     try:
         reading = read_number(a, predictor)
     except DigitsError:
         return "refused"
-    assert len(reading.text) == len(reading.digits) >= 1 and reading.text.isdigit()
+    assert len(reading.digits_text) == len(reading.digits) >= 1 and set(reading.text) <= set("0123456789.-/ \n")
+    assert reading.text.replace("\n", "").translate(str.maketrans("", "", ".-/ ")) == reading.digits_text
     for d in reading.digits:
         assert 0.0 <= d.probability <= 1.0
         x0, y0, x1, y1 = d.box

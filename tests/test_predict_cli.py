@@ -22,7 +22,7 @@ from PIL import Image
 from digits import synthetic
 from digits.inference import Predictor
 from digits.preprocess import load_image
-from digits.segment import read_number
+from digits.reading import read_number
 
 
 def run_cli(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

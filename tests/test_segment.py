@@ -19,7 +19,8 @@ from digits import synthetic
 from digits.errors import DigitsError
 from digits.inference import Predictor
 from digits.preprocess import load_image
-from digits.segment import NumberReading, annotate, read_number
+from digits.reading import read_number
+from digits.segment import NumberReading, annotate
 
 
 @pytest.fixture(scope="module")

@@ -287,7 +287,7 @@ def _number_image(images: list[np.ndarray], gap: int = 10, scale: int = 3) -> by
 def test_read_a_number(client: TestClient, predictor: Predictor, mnist) -> None:
     """Numbers made of 3 consecutive real test digits (dark on white): the API gives the reader's answer,
     boxes inside the image, left to right, and nearly always the right number."""
-    from digits.segment import read_number
+    from digits.reading import read_number
 
     right, misses = 0, []
     for k in range(0, 60, 3):

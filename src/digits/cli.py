@@ -87,6 +87,8 @@ def _top_k(text: str) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model; print test accuracy, wall time and where the files are."""
+    if args.task == "localizer":
+        return _train_localizer(args)
     from digits.train import TrainOptions, train
 
     options = TrainOptions(
@@ -119,6 +121,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     held = "member-N/ (one run folder per member)" if "ensemble" in m else "history.csv, curves.png"
     print(f"run folder {result.run_dir}: model.keras, metrics.json, options.json, {held}")
+    return 0
+
+
+def _train_localizer(args: argparse.Namespace) -> int:
+    """``digits train --task localizer``: the reader's ink localizer, on composed scenes."""
+    from digits.train_reader import LocalizerOptions, train_localizer
+
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "scenes": args.scenes}
+    options = LocalizerOptions(
+        seed=args.seed, out=args.out, data_dir=args.data_dir, **{k: v for k, v in given.items() if v is not None}
+    )
+    options.check()
+    import_keras_quietly()
+    m = train_localizer(options)
+    px = m["val_pixels"]
+    print(
+        f"validation ink pixels: precision {px['precision'] * 100:.2f}%, recall {px['recall'] * 100:.2f}%, "
+        f"F1 {px['f1'] * 100:.2f}%; wall time {m['total_seconds']:.1f} s (training {m['train_seconds']:.1f} s)"
+    )
+    print(f"run folder {m['run_dir']}: localizer.keras, localizer.onnx, metrics.json")
     return 0
 
 
@@ -333,14 +355,17 @@ def cmd_read(args: argparse.Namespace) -> int:
     out_dir = ensure_dir(args.show_input) if args.show_input else None
     predictor = _load_predictor(args.model)
     from digits.preprocess import load_image
+    from digits.reading import Reader
     from digits.segment import annotate
+
+    reader = Reader(predictor)
 
     names = _OutputNames(out_dir, ".read.png") if out_dir else None
     report = _Report(args.json)
     for name in args.files:
         try:
             image = load_image(_image_source(name))
-            reading = predictor.read_number(image)
+            reading = reader.read(image)
             entry = {"file": name, **reading.to_dict()}
             if names is not None:
                 path = names(name)
@@ -350,7 +375,8 @@ def cmd_read(args: argparse.Namespace) -> int:
             report.error(name, str(e))
             continue
         digits = ", ".join(f"{d.digit} {d.probability:.0%}" + ("?" if d.unsure else "") for d in reading.digits)
-        report.ok(entry, f"{name}: {reading.text}  ({digits})" + ("  unsure" if reading.unsure else ""))
+        text = " | ".join(r.text for r in reading.rows)  # one line per file; the JSON has the rows apart
+        report.ok(entry, f"{name}: {text}  ({digits})" + ("  unsure" if reading.unsure else ""))
     status = report.close("images")
     if names is not None and names.used:
         print(f"digits: saved the annotated images in {out_dir}", file=sys.stderr)
@@ -412,6 +438,13 @@ def build_parser() -> argparse.ArgumentParser:
         "0 trains on all 60,000 and keeps the last epoch",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR with its own options")
+    p.add_argument(
+        "--task",
+        choices=["classifier", "localizer"],
+        default="classifier",
+        help="what to train: the digit classifier (default) or the reader's ink localizer, on composed scenes",
+    )
+    p.add_argument("--scenes", type=_positive_int, help="localizer: training scenes to compose (default: 3000)")
 
     p = verb("evaluate", cmd_evaluate, "score a model on the MNIST test set")
     p.add_argument("--model", help=model_help)

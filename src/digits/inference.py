@@ -371,17 +371,10 @@ class Predictor:
             results[i].image = prepared[i]  # type: ignore[assignment]
         return results
 
-    def read_number(self, image: ImageSource, top_k: int = 3) -> NumberReading:
-        """Read a handwritten number (a row of digits) in one image: see :func:`digits.segment.read_number`."""
-        from digits.segment import read_number
-
-        return read_number(image, self, top_k)
-
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-    from digits.segment import NumberReading
 
 #: What the image methods accept: a file path, the file's bytes, a Pillow image or an array.
 ImageSource = Union[str, os.PathLike, bytes, "PILImage", np.ndarray]

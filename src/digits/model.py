@@ -168,3 +168,40 @@ def ensemble(members: Sequence[keras.Model], name: str = "ensemble") -> keras.Mo
         outputs.append(member(inputs))
     mean = layers.Average(name="probabilities")(outputs)
     return keras.Model(inputs, mean, name=name)
+
+
+def localizer(width: int = 16) -> keras.Model:
+    """The learned ink localizer: a small U-Net that marks, per pixel, the ink of handwritten digits.
+
+    It takes a photo's two-channel input (:func:`digits.localize.network_input`, any size divisible
+    by 16) and returns the probability that each pixel is digit ink (digits and the separators
+    between them), ignoring ruled and squared paper, frames, page edges, shadows, printed text and
+    marks that are not digits. It works at half resolution inside (a strided first layer) and sees
+    about 100 pixels around each point, so it can tell a long ruled line from the stroke of a 1.
+    """
+    w = width
+    inp = keras.Input((None, None, 2), name="photo")
+    x = layers.Conv2D(w, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inp)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    half = _conv_bn_relu(x, w, name="half")  # 1/2
+    x = layers.MaxPooling2D(name="pool1")(half)
+    x = _conv_bn_relu(x, 2 * w, name="q1")
+    quarter = _conv_bn_relu(x, 2 * w, name="q2")  # 1/4
+    x = layers.MaxPooling2D(name="pool2")(quarter)
+    x = _conv_bn_relu(x, 3 * w, name="e1")
+    eighth = _conv_bn_relu(x, 3 * w, name="e2")  # 1/8
+    x = layers.MaxPooling2D(name="pool3")(eighth)
+    x = _conv_bn_relu(x, 4 * w, name="s1")
+    x = layers.Conv2D(4 * w, 3, padding="same", dilation_rate=2, use_bias=False, name="s2_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="s2_bn")(x)
+    x = layers.ReLU(name="s2_relu")(x)  # 1/16, sees the whole neighbourhood of a digit
+    for name, skip, filters in (("up8", eighth, 3 * w), ("up4", quarter, 2 * w), ("up2", half, w)):
+        x = layers.Conv2DTranspose(filters, 2, strides=2, name=f"{name}_up")(x)
+        x = layers.Concatenate(name=f"{name}_cat")([x, skip])
+        x = _conv_bn_relu(x, filters, name=name)
+    x = layers.Conv2DTranspose(w // 2, 2, strides=2, name="up1_up")(x)
+    x = layers.Concatenate(name="up1_cat")([x, inp])
+    x = _conv_bn_relu(x, w // 2, name="up1")
+    out = layers.Conv2D(1, 1, activation="sigmoid", name="ink")(x)
+    return keras.Model(inp, out, name="localizer")

@@ -17,7 +17,6 @@ polarity decided, specks dropped). Then:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from digits.errors import DigitsError
-from digits.preprocess import Blob, fit_mnist, ink_blobs, ink_map, load_image
+from digits.preprocess import Blob, fit_mnist, ink_blobs
 
 if TYPE_CHECKING:
     from digits.inference import Predictor
@@ -89,12 +88,60 @@ class DigitReading:
 
 
 @dataclass
+class Separator:
+    """A mark between digit groups: ``.``, ``-``, ``/`` or a space for a wide gap; before digit ``after``
+    of its row (counting from 0), with its box in the image's pixels."""
+
+    char: str
+    box: Box
+    after: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"char": self.char, "box": list(self.box), "before_digit": self.after}
+
+
+@dataclass
+class RowReading:
+    """One row of a number: its digits left to right and the separators between them."""
+
+    digits: list[DigitReading]
+    separators: list[Separator] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The row as it reads: digits with the separators in their places (``3.10``, ``279-1000``)."""
+        before = {s.after: s.char for s in self.separators}
+        return "".join(before.get(i, "") + str(d.digit) for i, d in enumerate(self.digits))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "digits": [d.to_dict() for d in self.digits],
+            "separators": [s.to_dict() for s in self.separators],
+        }
+
+
+@dataclass
 class NumberReading:
-    """A whole number read from one image: the text and each digit's reading, left to right."""
+    """A whole number read from one image: the text, every digit's reading in reading order, and the rows.
+
+    ``text`` joins the rows with newlines; ``digits`` holds the digits alone (no separators), row by
+    row, left to right, so a script can take the digits without parsing ``text``.
+    """
 
     text: str
     digits: list[DigitReading]
     size: tuple[int, int]  # the image's (width, height)
+    rows: list[RowReading] = field(default_factory=list)
+
+    @staticmethod
+    def of_rows(rows: list[RowReading], size: tuple[int, int]) -> NumberReading:
+        return NumberReading("\n".join(r.text for r in rows), [d for r in rows for d in r.digits], size, rows)
+
+    @property
+    def digits_text(self) -> str:
+        """The digits alone, in reading order."""
+        return "".join(str(d.digit) for d in self.digits)
 
     @property
     def unsure(self) -> bool:
@@ -112,6 +159,7 @@ class NumberReading:
             "probability": self.probability,
             "unsure": self.unsure,
             "digits": [d.to_dict() for d in self.digits],
+            "rows": [r.to_dict() for r in self.rows],
         }
 
 
@@ -152,43 +200,157 @@ class _Group:
         )
 
 
-def read_number(
-    image: str | os.PathLike[str] | bytes | Image.Image | np.ndarray, predictor: Predictor, top_k: int = 3
+def read_ink(
+    ink: np.ndarray, scale: float, size: tuple[int, int], predictor: Predictor, top_k: int = 3
 ) -> NumberReading:
-    """Read the handwritten number in ``image`` (a path, bytes, Pillow image or array) with ``predictor``.
+    """Read the number in an ink map (white digit ink on black, at ``scale`` working pixels per original
+    pixel) of an image of ``size`` (width, height): rows top to bottom, each left to right.
 
     Raises ``DigitsError("no ink found ...")`` when there is nothing to read.
     """
-    if not isinstance(image, Image.Image | np.ndarray):
-        image = load_image(image)
-    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
-    imap = ink_map(image)
-    labels, blobs = ink_blobs(imap.ink, link=LINK)
-    labels = _with_halo(labels, imap.ink)
+    labels, blobs = ink_blobs(ink, link=LINK)
+    labels = _with_halo(labels, ink)
+    rows = []
+    for row_blobs in _rows(blobs):
+        row = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k)
+        if row is not None:
+            rows.append(row)
+    if not rows:
+        raise DigitsError("no ink found: only marks too small to be digits")
+    return NumberReading.of_rows(rows, size)
+
+
+def _rows(blobs: list[Blob]) -> list[list[Blob]]:
+    """Group the pieces into rows of writing, top to bottom.
+
+    Digit-sized pieces that overlap vertically (by 40 % of the shorter) and lie within a few digit
+    widths of each other belong to one row; chaining neighbours keeps a slanted or gently curved
+    row together. Smaller pieces (a bar drawn apart, a dot, a dash) join the row whose band holds
+    their centre.
+    """
+    if not blobs:
+        return []
+    groups = [_Group.of(b) for b in blobs]
+    line = _line_height(groups, quantile=75)
+    tall = [b for b in blobs if b.height >= 0.5 * line]
+    small = [b for b in blobs if b.height < 0.5 * line]
+    parent = list(range(len(tall)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(tall):
+        for j in range(i + 1, len(tall)):
+            b = tall[j]
+            v = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
+            gap = max(a.box[0], b.box[0]) - min(a.box[2], b.box[2])
+            if v >= 0.4 * min(a.height, b.height) and gap <= 3.0 * line:
+                parent[find(i)] = find(j)
+    rows: dict[int, list[Blob]] = {}
+    for i, b in enumerate(tall):
+        rows.setdefault(find(i), []).append(b)
+    bands = [(min(b.box[1] for b in r), max(b.box[3] for b in r), r) for r in rows.values()]
+    for b in small:
+        cy, cx = (b.box[1] + b.box[3]) / 2, (b.box[0] + b.box[2]) / 2
+        best, best_d = None, None
+        for y0, y1, r in bands:
+            x0, x1 = min(q.box[0] for q in r), max(q.box[2] for q in r)
+            pad = 0.3 * (y1 - y0)
+            if y0 - pad <= cy <= y1 + pad and x0 - 2 * line <= cx <= x1 + 2 * line:
+                d = abs(cy - (y0 + y1) / 2)
+                if best_d is None or d < best_d:
+                    best, best_d = r, d
+        if best is not None:
+            best.append(b)
+    ordered = sorted(bands, key=lambda t: (t[0] + t[1]) / 2)
+    return [r for _, _, r in ordered]
+
+
+def _read_row(
+    blobs: list[Blob],
+    ink: np.ndarray,
+    labels: np.ndarray,
+    scale: float,
+    size: tuple[int, int],
+    predictor: Predictor,
+    top_k: int,
+) -> RowReading | None:
+    """The digits (and separators) of one row, left to right; None when it holds nothing digit-sized."""
+    width, height = size
     groups = _merge(blobs)
     line = _line_height(groups)
+    small = [g for g in groups if g.height < MIN_HEIGHT * line]
     groups = [g for g in groups if g.height >= MIN_HEIGHT * line]
     if not groups:
-        raise DigitsError("no ink found: only marks too small to be digits")
+        return None
     groups.sort(key=lambda g: (g.x0 + g.x1) / 2)
-    parts = _digits_of(groups, imap.ink, labels, line, predictor)
+    parts = _digits_of(groups, ink, labels, line, predictor)
     if not parts:
-        raise DigitsError("no ink found: only marks too small to be digits")
+        return None
     crops = [(fit_mnist(p.ink), p.box) for p in parts]
     batch = np.stack([c for c, _ in crops])
     predictions = [predictor.describe(p, top_k) for p in predictor.probabilities(batch)]
-    inv = 1.0 / imap.scale
-    readings = []
-    for (crop, box), pred in zip(crops, predictions, strict=True):
+    inv = 1.0 / scale
+
+    def original(box: Box) -> Box:
         x0, y0, x1, y1 = box
-        original = (
+        return (
             int(np.floor(x0 * inv)),
             int(np.floor(y0 * inv)),
             min(width, int(np.ceil(x1 * inv))),
             min(height, int(np.ceil(y1 * inv))),
         )
-        readings.append(DigitReading(pred.digit, pred.probability, original, pred.unsure, pred.top_k, crop))
-    return NumberReading("".join(str(r.digit) for r in readings), readings, (width, height))
+
+    readings = []
+    for (crop, box), pred in zip(crops, predictions, strict=True):
+        readings.append(DigitReading(pred.digit, pred.probability, original(box), pred.unsure, pred.top_k, crop))
+    separators = _separators(small, [box for _, box in crops], line, original)
+    return RowReading(readings, separators)
+
+
+def _separators(small: list[_Group], digit_boxes: list[Box], line: float, original: Any) -> list[Separator]:
+    """Dots and dashes between the digits of a row, and wide gaps between digit groups.
+
+    A dot is a small round mark in the lower part of the row; a dash a short mark at least twice as
+    wide as tall near the middle. Each lies between two digits (marks before the first digit or after
+    the last are left out: they are not part of the number). A gap between two digits much wider
+    than the row's typical gap reads as a space.
+    """
+    out: list[Separator] = []
+    if len(digit_boxes) < 2:
+        return out
+    top = float(np.median([b[1] for b in digit_boxes]))
+    bottom = float(np.median([b[3] for b in digit_boxes]))
+    mid = (top + bottom) / 2
+    centres = [(b[0] + b[2]) / 2 for b in digit_boxes]
+    taken: set[int] = set()
+    for g in small:
+        cx, cy = (g.x0 + g.x1) / 2, (g.y0 + g.y1) / 2
+        after = int(np.searchsorted(centres, cx))  # the separator stands before digit ``after``
+        if not 0 < after < len(digit_boxes):
+            continue
+        if max(g.width, g.height) < 0.06 * line:
+            continue
+        char = None
+        if g.width <= 0.35 * line and g.height <= 0.35 * line and 0.5 <= g.width / max(g.height, 1) <= 2.0:
+            if cy >= mid + 0.1 * (bottom - top):
+                char = "."
+        elif g.width >= 2.0 * g.height and g.width <= 0.8 * line and abs(cy - mid) <= 0.3 * (bottom - top):
+            char = "-"
+        if char is not None and after not in taken:
+            taken.add(after)
+            out.append(Separator(char, original((g.x0, g.y0, g.x1, g.y1)), after))
+    gaps = [digit_boxes[i + 1][0] - digit_boxes[i][2] for i in range(len(digit_boxes) - 1)]
+    typical = float(np.median(gaps)) if gaps else 0.0
+    for i, gap in enumerate(gaps):
+        if i + 1 not in taken and gap > max(2.5 * max(typical, 1.0), 0.9 * line):
+            x0, x1 = digit_boxes[i][2], digit_boxes[i + 1][0]
+            out.append(Separator(" ", original((x0, int(top), x1, int(bottom))), i + 1))
+    out.sort(key=lambda s: s.after)
+    return out
 
 
 def _with_halo(labels: np.ndarray, ink: np.ndarray, reach: float = 2.0) -> np.ndarray:

@@ -13,11 +13,12 @@ images every time.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 Box = tuple[int, int, int, int]
@@ -348,3 +349,521 @@ def number_set(
         ds, ls = pick(images, labels, rng, n)
         out.append(render_number(ds, ls, rng, touching=touching, **kwargs))
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Scenes: whole photos of a page with one or more handwritten numbers on it
+#
+# A scene is what a person photographs: a sheet of (ruled, squared, stained, crumpled) paper,
+# perhaps lying on a table, under uneven light with a shadow across it, one or more rows of
+# handwritten digits with separators between groups, a frame drawn around them, and other marks
+# that are not digits (letters, doodles, smudges, printed text showing through). Because the
+# scene is composed, its truth is known exactly: which pixels are digit ink, and every digit's
+# label and box, row by row. These scenes train and measure the learned parts of the reader.
+
+#: Every effect a scene can have; ``render_scene(effects=...)`` picks from these by name.
+EFFECTS = (
+    "ruled",  # ruled paper: horizontal lines, sometimes a margin line
+    "squared",  # squared (graph) paper
+    "frame",  # a box drawn around the number, or one box per digit (a form)
+    "edge",  # the page's edge, with the table or the next page beside it
+    "shadow",  # a soft shadow across part of the page
+    "vignette",  # darker corners
+    "texture",  # crumpled or textured paper, stains
+    "glare",  # a bright patch, as on a whiteboard or glossy paper
+    "showthrough",  # printed text from the other side of the page, faint and mirrored
+    "cast",  # a colour cast (webcams, indoor light)
+    "pencil",  # faint pencil instead of pen
+    "distractors",  # letters, doodles and smudges that are not digits
+)
+
+#: Separators a number may hold between its digit groups, as they appear in ``Scene.text``.
+SEPARATORS = (".", "-", "/", " ")
+
+
+@dataclass
+class Scene:
+    """A composed photo and its truth.
+
+    ``ink`` is the digit ink (digits and separators, not the distractors) as float32 in [0, 1] at the
+    image's size; ``labels``/``boxes`` hold every digit in reading order; ``rows`` the indices of the
+    digits of each row, top to bottom; ``text`` the number as it reads, rows joined by newlines,
+    separators included (``"3.10"``, ``"12/05\\n279-1000"``).
+    """
+
+    image: Image.Image
+    ink: np.ndarray
+    labels: list[int]
+    boxes: list[Box]
+    rows: list[list[int]]
+    text: str
+    effects: tuple[str, ...]
+    jpeg_quality: int | None = None
+    touching: bool = False
+
+    @property
+    def digits_text(self) -> str:
+        """The digits alone, in reading order: what a script that wants only the digits compares with."""
+        return "".join(str(d) for d in self.labels)
+
+    def encode(self) -> tuple[bytes, str]:
+        return encode(self.image, self.jpeg_quality)
+
+
+def _disc(radius: float) -> np.ndarray:
+    r = int(np.ceil(radius))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return np.clip(radius + 0.5 - np.sqrt(yy * yy + xx * xx), 0.0, 1.0).astype(np.float32)
+
+
+def _polyline(shape: tuple[int, int], points: np.ndarray, width: float) -> np.ndarray:
+    """An anti-aliased stroke ``width`` pixels wide along ``points`` ((x, y) rows) on a zero canvas."""
+    h, w = shape
+    canvas = Image.new("L", (w * 2, h * 2), 0)
+    draw = ImageDraw.Draw(canvas)
+    pts = [(float(x) * 2, float(y) * 2) for x, y in points]
+    lw = max(1, round(width * 2))
+    draw.line(pts, fill=255, width=lw, joint="curve")
+    for x, y in (pts[0], pts[-1]):  # round caps
+        draw.ellipse((x - lw / 2, y - lw / 2, x + lw / 2, y + lw / 2), fill=255)
+    return np.asarray(canvas.resize((w, h), Image.Resampling.BOX), dtype=np.float32) / 255.0
+
+
+def _wobbly(
+    rng: np.random.Generator, start: tuple[float, float], end: tuple[float, float], wobble: float
+) -> np.ndarray:
+    """Points along a hand-drawn straight line from ``start`` to ``end``, bending by up to ``wobble`` px."""
+    n = 12
+    t = np.linspace(0.0, 1.0, n)
+    x = start[0] + (end[0] - start[0]) * t
+    y = start[1] + (end[1] - start[1]) * t
+    length = max(1e-6, float(np.hypot(end[0] - start[0], end[1] - start[1])))
+    nx, ny = -(end[1] - start[1]) / length, (end[0] - start[0]) / length
+    bend = np.sin(np.pi * t) * rng.uniform(-wobble, wobble) + rng.normal(0, wobble * 0.15, n)
+    return np.stack([x + nx * bend, y + ny * bend], axis=1)
+
+
+def separator_ink(kind: str, height: int, stroke: float, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """A hand-drawn separator for digits ``height`` px tall: its ink and its top relative to the digits' top.
+
+    ``.`` is a dot on the baseline, ``-`` a short bar at mid-height, ``/`` a slanted line as tall as
+    the digits. ``" "`` (a gap between groups) has no ink.
+    """
+    if kind == ".":
+        r = max(1.2, stroke * rng.uniform(0.6, 1.1))
+        dot = _disc(r)
+        return dot, int(height - dot.shape[0] - rng.uniform(0, 0.06) * height)
+    if kind == "-":
+        length = height * rng.uniform(0.3, 0.55)
+        pad = int(stroke) + 3
+        shape = (int(stroke * 2) + 2 * pad, int(length) + 2 * pad)
+        y = shape[0] / 2 + rng.uniform(-0.5, 0.5)
+        pts = _wobbly(rng, (pad, y + rng.uniform(-1, 1)), (pad + length, y + rng.uniform(-1, 1)), 0.5)
+        ink = _crop(_polyline(shape, pts, stroke), 0.05)
+        return ink, int(height * rng.uniform(0.42, 0.58) - ink.shape[0] / 2)
+    if kind == "/":
+        tall = height * rng.uniform(0.85, 1.1)
+        lean = tall * rng.uniform(0.3, 0.6)
+        pad = int(stroke) + 3
+        shape = (int(tall) + 2 * pad, int(lean) + 2 * pad)
+        pts = _wobbly(rng, (pad, pad + tall), (pad + lean, pad), 1.0)
+        ink = _crop(_polyline(shape, pts, stroke), 0.05)
+        return ink, int((height - ink.shape[0]) / 2)
+    return np.zeros((1, max(2, int(height * rng.uniform(0.5, 0.9)))), dtype=np.float32), 0
+
+
+def _group_text(rng: np.random.Generator, n: int, separators: bool) -> list[str | None]:
+    """The layout of one row of ``n`` digits: ``None`` for a digit, a separator string between groups."""
+    tokens: list[str | None] = [None] * n
+    if not separators or n < 2:
+        return tokens
+    kind = str(rng.choice(SEPARATORS, p=[0.35, 0.3, 0.2, 0.15]))
+    at = int(rng.integers(1, n))  # the separator goes before digit ``at``
+    tokens.insert(at, kind)
+    return tokens
+
+
+def _letter_ink(rng: np.random.Generator, height: int) -> np.ndarray:
+    """A handwritten-looking letter (a font's glyph, slanted and warped): a distractor that is not a digit."""
+    letter = str(rng.choice(list("abcdefhkmnprtuvwxyABCDEFGHKMNPRTUVWXY#+=?&%")))
+    font = ImageFont.load_default(size=max(8, int(height * 1.2)))
+    canvas = Image.new("L", (height * 3, height * 3), 0)
+    ImageDraw.Draw(canvas).text((height // 2, height // 4), letter, fill=255, font=font, stroke_width=0)
+    shear = rng.uniform(-0.3, 0.3)
+    canvas = canvas.transform(canvas.size, Image.Transform.AFFINE, (1, shear, -shear * height, 0, 1, 0))
+    return _crop(np.asarray(canvas, dtype=np.float32) / 255.0, 0.05)
+
+
+def _doodle_ink(rng: np.random.Generator, height: int, stroke: float) -> np.ndarray:
+    """A scribble, a spiral, a cross, a tick or a wavy line: marks people make that are not digits."""
+    size = int(height * rng.uniform(0.6, 1.8))
+    pad = int(stroke) + 3
+    shape = (size + 2 * pad, int(size * rng.uniform(0.8, 2.5)) + 2 * pad)
+    kind = int(rng.integers(0, 4))
+    h, w = shape[0] - 2 * pad, shape[1] - 2 * pad
+    if kind == 0:  # a scribble through random points
+        pts = np.stack([rng.uniform(0, w, 8), rng.uniform(0, h, 8)], axis=1)
+        t = np.linspace(0, 7, 60)
+        pts = np.stack([np.interp(t, np.arange(8), pts[:, 0]), np.interp(t, np.arange(8), pts[:, 1])], axis=1)
+        pts = ndimage.gaussian_filter1d(pts, 2.0, axis=0)
+    elif kind == 1:  # a spiral
+        t = np.linspace(0, rng.uniform(3, 6) * np.pi, 80)
+        r = t / t.max()
+        pts = np.stack([w / 2 + r * np.cos(t) * w / 2, h / 2 + r * np.sin(t) * h / 2], axis=1)
+    elif kind == 2:  # a wavy line
+        t = np.linspace(0, 1, 60)
+        pts = np.stack([t * w, h / 2 + np.sin(t * rng.uniform(6, 18)) * h / 3], axis=1)
+    else:  # a cross or a star
+        ink = np.zeros(shape, dtype=np.float32)
+        for _ in range(int(rng.integers(2, 4))):
+            a = rng.uniform(0, np.pi)
+            c = (pad + w / 2, pad + h / 2)
+            d = (np.cos(a) * w / 2, np.sin(a) * h / 2)
+            np.maximum(
+                ink,
+                _polyline(shape, np.array([[c[0] - d[0], c[1] - d[1]], [c[0] + d[0], c[1] + d[1]]]), stroke),
+                out=ink,
+            )
+        return _crop(ink, 0.05)
+    return _crop(_polyline(shape, pts + pad, stroke), 0.05)
+
+
+def _paste(canvas: np.ndarray, piece: np.ndarray, x: int, y: int) -> tuple[int, int, int, int] | None:
+    """``np.maximum`` ``piece`` into ``canvas`` at (x, y), clipped; return the box it covers, if any."""
+    h, w = canvas.shape
+    ph, pw = piece.shape
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + pw), min(h, y + ph)
+    if x0 >= x1 or y0 >= y1:
+        return None
+    region = canvas[y0:y1, x0:x1]
+    np.maximum(region, piece[y0 - y : y1 - y, x0 - x : x1 - x], out=region)
+    return x0, y0, x1, y1
+
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
+    """Smooth random noise in [-1, 1] varying over about ``cells`` cells across the image."""
+    h, w = shape
+    ch, cw = max(2, h * cells // max(h, w)), max(2, w * cells // max(h, w))
+    coarse = rng.normal(0.0, 1.0, (ch, cw)).astype(np.float32)
+    field = np.asarray(Image.fromarray(coarse, "F").resize((w, h), Image.Resampling.BICUBIC), dtype=np.float32)
+    return field / max(float(np.abs(field).max()), 1e-6)
+
+
+def _soft_polygon(shape: tuple[int, int], points: list[tuple[float, float]], soft: float) -> np.ndarray:
+    """A filled polygon as float [0, 1] with edges blurred by ``soft`` px (a shadow's penumbra)."""
+    h, w = shape
+    mask = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(mask).polygon(points, fill=255)
+    a = np.asarray(mask, dtype=np.float32) / 255.0
+    return ndimage.gaussian_filter(a, soft) if soft > 0.5 else a
+
+
+def render_scene(
+    images: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    effects: Sequence[str] | None = None,
+    rows: int | None = None,
+    n_digits: int | tuple[int, int] = (2, 6),
+    touching: bool | None = None,
+    separators: bool | None = None,
+    max_side: int = 1024,
+) -> Scene:
+    """A photo of a page with a handwritten number on it, made from real MNIST digits, and its truth.
+
+    Digits are drawn from ``images``/``labels`` (MNIST *training* digits to train, *test* digits to
+    measure). ``effects`` names what the photo suffers from (see :data:`EFFECTS`; default: a random
+    mix); ``rows`` how many rows the number has (default: mostly one); ``touching`` whether a pair of
+    neighbours touch; ``separators`` whether a separator splits the digits of a row into groups.
+    Rows are slanted and gently curved like a hand's. Everything is drawn from ``rng``.
+    """
+    if effects is None:
+        effects = tuple(e for e in EFFECTS if rng.random() < 0.22)
+    effects = tuple(effects)
+    unknown = set(effects) - set(EFFECTS)
+    if unknown:
+        raise ValueError(f"unknown effects: {sorted(unknown)}")
+    if rows is None:
+        rows = int(rng.choice([1, 1, 1, 1, 2, 2, 3]))
+    if touching is None:
+        touching = bool(rng.random() < 0.25)
+    if separators is None:
+        separators = bool(rng.random() < 0.25)
+    style = Style.draw(rng, invert_rate=0.0 if "pencil" in effects else 0.15)
+    height = int(rng.integers(22, 80))
+    stroke = 0.12 * height
+    # --- the number's ink: rows of digits and separators, each row slanted and curved
+    row_inks: list[tuple[list[tuple[np.ndarray, int, int, int | str]], float]] = []
+    for _ in range(rows):
+        n = n_digits if isinstance(n_digits, int) else int(rng.integers(n_digits[0], n_digits[1] + 1))
+        n = max(1, n)
+        ds, ls = pick(images, labels, rng, n)
+        tokens = _group_text(rng, n, separators)
+        row: list[tuple[np.ndarray, int, int, int | str]] = []  # (ink, x, y-offset, digit or separator)
+        x = 0.0
+        digit_i = 0
+        touch_at = int(rng.integers(0, n - 1)) if touching and n >= 2 else -1
+        prev_ink: np.ndarray | None = None
+        for tok in tokens:
+            if tok is None:
+                h = max(12, round(height * rng.uniform(0.88, 1.12)))
+                ink = pen_stroke(ds[digit_i], h, style.pen, style.rotation * 0.5, style.thin)
+                dy = int(rng.integers(-int(0.06 * height), int(0.06 * height) + 1)) + (height - ink.shape[0]) // 2
+                if prev_ink is not None and digit_i - 1 == touch_at and not isinstance(row[-1][3], str):
+                    px, py = row[-1][1], row[-1][2]
+                    x = _contact_x(px, py, prev_ink, dy, ink) - int(rng.integers(1, max(2, int(0.06 * height)) + 1))
+                    x = max(x, px + max(2, prev_ink.shape[1] // 3))
+                row.append((ink, int(x), dy, ls[digit_i]))
+                prev_ink = ink
+                digit_i += 1
+                x += ink.shape[1] + rng.uniform(0.1, 0.45) * height
+            else:
+                ink, dy = separator_ink(tok, height, stroke, rng)
+                x += rng.uniform(0.0, 0.15) * height
+                row.append((ink, int(x), dy, tok))
+                x += ink.shape[1] + rng.uniform(0.15, 0.4) * height
+                prev_ink = None
+        row_inks.append((row, x))
+    row_width = max(w for _, w in row_inks)
+    spacing = height * rng.uniform(1.35, 2.2)
+    margin_x = int(height * rng.uniform(0.4, 3.0))
+    margin_y = int(height * rng.uniform(0.5, 3.0))
+    canvas_w = int(row_width + 2 * margin_x)
+    canvas_h = int(height + (rows - 1) * spacing + 2 * margin_y)
+    if rows == 1 and canvas_h < canvas_w * 0.3:
+        canvas_h = int(canvas_w * rng.uniform(0.3, 0.75))
+    ink = np.zeros((canvas_h, canvas_w), dtype=np.float32)
+    all_labels: list[int] = []
+    all_boxes: list[Box] = []
+    all_rows: list[list[int]] = []
+    texts: list[str] = []
+    top = (canvas_h - (height + (rows - 1) * spacing)) / 2
+    for r, (row, width) in enumerate(row_inks):
+        slant = np.tan(np.radians(rng.uniform(-5, 5)))
+        bow = rng.uniform(-0.15, 0.15) * height
+        x_start = margin_x + rng.uniform(-0.3, 0.3) * height + (row_width - width) * rng.uniform(0, 1)
+        indices: list[int] = []
+        text = ""
+        for piece, px, dy, label in row:
+            t = (px + piece.shape[1] / 2) / max(width, 1.0)
+            y = int(top + r * spacing + dy + slant * (px - width / 2) + bow * (4 * t * (1 - t) - 0.5))
+            x = int(x_start + px)
+            if isinstance(label, str):
+                if label != " ":
+                    _paste(ink, piece, x, y)
+                text += label
+                continue
+            box = _paste(ink, piece, x, y)
+            if box is not None:
+                indices.append(len(all_labels))
+                all_labels.append(int(label))
+                all_boxes.append(box)
+                text += str(label)
+        all_rows.append(indices)
+        texts.append(text)
+    # --- the page: paper colour, rulings, frames, show-through, texture
+    h, w = ink.shape
+    paper = np.ones((h, w, 3), dtype=np.float32) * np.array(style.paper, dtype=np.float32)
+    marks = np.zeros((h, w), dtype=np.float32)  # everything drawn that is not the number: alpha
+    mark_colour = np.zeros((h, w, 3), dtype=np.float32)
+
+    def draw_mark(alpha: np.ndarray, colour: Sequence[float]) -> None:
+        colour_arr = np.asarray(colour, dtype=np.float32)
+        mark_colour[...] = mark_colour * (1 - alpha[..., None]) + colour_arr * alpha[..., None]
+        np.maximum(marks, alpha, out=marks)
+
+    line_colour = rng.choice([(0.45, 0.6, 0.85), (0.55, 0.55, 0.55), (0.4, 0.7, 0.8), (0.85, 0.45, 0.45)])
+    line_strength = rng.uniform(0.25, 0.8)
+    if "ruled" in effects:
+        gap = height * rng.uniform(0.7, 1.6)
+        y = rng.uniform(0, gap)
+        lines = np.zeros((h, w), dtype=np.float32)
+        width_px = rng.uniform(0.8, 2.5)
+        tilt = np.tan(np.radians(rng.uniform(-3, 3)))
+        while y < h + w * abs(tilt):
+            pts = np.array([[0, y], [w, y + tilt * w]])
+            np.maximum(lines, _polyline((h, w), pts, width_px), out=lines)
+            y += gap
+        if rng.random() < 0.4:  # a margin line
+            x = rng.uniform(0.03, 0.2) * w
+            np.maximum(lines, _polyline((h, w), np.array([[x, 0], [x, h]]), width_px * 1.5), out=lines)
+        draw_mark(lines * line_strength, line_colour)
+    if "squared" in effects:
+        gap = height * rng.uniform(0.3, 0.9)
+        lines = np.zeros((h, w), dtype=np.float32)
+        width_px = rng.uniform(0.7, 2.0)
+        off = rng.uniform(0, gap, 2)
+        for y in np.arange(off[0], h, gap):
+            np.maximum(lines, _polyline((h, w), np.array([[0, y], [w, y]]), width_px), out=lines)
+        for x in np.arange(off[1], w, gap):
+            np.maximum(lines, _polyline((h, w), np.array([[x, 0], [x, h]]), width_px), out=lines)
+        draw_mark(lines * line_strength, line_colour)
+    if "frame" in effects:
+        frame = np.zeros((h, w), dtype=np.float32)
+        ys, xs = np.nonzero(ink > 0.3)
+        if ys.size:
+            pad = height * rng.uniform(0.15, 0.6)
+            x0, y0, x1, y1 = xs.min() - pad, ys.min() - pad, xs.max() + pad, ys.max() + pad
+            fw = stroke * rng.uniform(0.4, 1.2)
+            if rng.random() < 0.35 and all_boxes:  # a form: one box per digit
+                for bx0, by0, bx1, by1 in all_boxes:
+                    p = height * 0.12
+                    c = [
+                        (bx0 - p, by0 - p),
+                        (bx1 + p, by0 - p),
+                        (bx1 + p, by1 + p),
+                        (bx0 - p, by1 + p),
+                        (bx0 - p, by0 - p),
+                    ]
+                    np.maximum(frame, _polyline((h, w), np.array(c), fw), out=frame)
+            else:
+                corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
+                for a, b in itertools.pairwise(corners):
+                    np.maximum(frame, _polyline((h, w), _wobbly(rng, a, b, height * 0.05), fw), out=frame)
+            draw_mark(frame, style.ink if rng.random() < 0.6 else line_colour)
+    if "showthrough" in effects:
+        text_layer = Image.new("L", (w, h), 0)
+        draw = ImageDraw.Draw(text_layer)
+        size = int(max(8, height * rng.uniform(0.25, 0.5)))
+        font = ImageFont.load_default(size=size)
+        words = [
+            "the",
+            "quick",
+            "brown",
+            "fox",
+            "jumps",
+            "over",
+            "a",
+            "lazy",
+            "dog",
+            "invoice",
+            "total",
+            "date",
+            "page",
+            "name",
+        ]
+        for y in range(int(rng.uniform(0, size)), h, int(size * 1.6)):
+            line = " ".join(str(rng.choice(words)) for _ in range(int(w / size)))
+            draw.text((int(rng.uniform(-size, size)), y), line, fill=255, font=font)
+        layer = np.asarray(text_layer, dtype=np.float32)[:, ::-1] / 255.0
+        draw_mark(ndimage.gaussian_filter(layer, 0.8) * rng.uniform(0.08, 0.25), (0.2, 0.2, 0.2))
+    if "distractors" in effects:
+        extra = np.zeros((h, w), dtype=np.float32)
+        for _ in range(int(rng.integers(1, 4))):
+            kind = rng.random()
+            if kind < 0.45:
+                piece = _letter_ink(rng, height)
+            elif kind < 0.85:
+                piece = _doodle_ink(rng, height, stroke)
+            else:  # a smudge: a soft grey blob
+                size = int(height * rng.uniform(0.4, 1.2))
+                piece = ndimage.gaussian_filter(_disc(size / 2), size / 6) * rng.uniform(0.2, 0.5)
+            # away from the number: above, below, or beside it
+            for _ in range(10):
+                px = int(rng.uniform(-piece.shape[1] / 2, w - piece.shape[1] / 2))
+                py = int(rng.uniform(-piece.shape[0] / 2, h - piece.shape[0] / 2))
+                y0, y1 = max(0, py), min(h, py + piece.shape[0])
+                x0, x1 = max(0, px), min(w, px + piece.shape[1])
+                if y0 < y1 and x0 < x1 and ndimage.binary_dilation(ink[y0:y1, x0:x1] > 0.1, iterations=2).sum() == 0:
+                    _paste(extra, piece, px, py)
+                    break
+        extra = np.where(ink > 0.1, 0.0, extra)
+        draw_mark(extra, style.ink)
+    page = paper * (1 - marks[..., None]) + mark_colour * marks[..., None]
+    # --- the ink of the number
+    ink_colour = np.asarray(style.ink, dtype=np.float32)
+    alpha = ink
+    if "pencil" in effects:
+        grey = rng.uniform(0.35, 0.65)
+        ink_colour = np.array(style.paper, dtype=np.float32) * grey
+        grain = 0.65 + 0.35 * rng.random(ink.shape, dtype=np.float32)
+        alpha = ink * grain * rng.uniform(0.5, 1.0)
+    if style.blur * height > 0.3:
+        alpha = ndimage.gaussian_filter(alpha, style.blur * height)
+    rgb = page * (1 - alpha[..., None]) + ink_colour * alpha[..., None]
+    # --- light: gradient, texture, vignetting, shadow, glare, the page's edge, colour cast
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    t = (xx * np.cos(style.gradient_angle) / max(w, 1) + yy * np.sin(style.gradient_angle) / max(h, 1)).astype(
+        np.float32
+    )
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    light = 1.0 - np.float32(style.gradient) * t
+    if "texture" in effects:
+        light *= 1.0 + rng.uniform(0.03, 0.12) * _smooth_field(rng, (h, w), int(rng.integers(4, 24)))
+        creases = np.zeros((h, w), dtype=np.float32)
+        for _ in range(int(rng.integers(0, 5))):
+            a, b = (rng.uniform(0, w), rng.uniform(0, h)), (rng.uniform(0, w), rng.uniform(0, h))
+            creases += _polyline((h, w), _wobbly(rng, a, b, 5), rng.uniform(1, 4)) * rng.uniform(-0.12, 0.12)
+        light *= 1.0 + ndimage.gaussian_filter(creases, 1.0)
+        if rng.random() < 0.5:  # a stain: a ring where a cup stood
+            r = rng.uniform(0.1, 0.4) * min(h, w)
+            c = (rng.uniform(0, w), rng.uniform(0, h))
+            d = np.sqrt((xx - c[0]) ** 2 + (yy - c[1]) ** 2)
+            ring = np.exp(-(((d - r) / (0.04 * r + 1)) ** 2)) + 0.3 * (d < r)
+            light *= 1.0 - rng.uniform(0.05, 0.2) * ring
+    if "vignette" in effects:
+        d2 = ((xx / max(w, 1) - 0.5) ** 2 + (yy / max(h, 1) - 0.5) ** 2) * 2
+        light *= 1.0 - rng.uniform(0.2, 0.55) * d2
+    if "shadow" in effects:
+        side = int(rng.integers(0, 4))
+        depth = rng.uniform(0.25, 0.6)
+        cut = rng.uniform(0.15, 0.5)
+        corners = {
+            0: [
+                (0, h * (1 - cut) + rng.uniform(-0.1, 0.1) * h),
+                (w, h * (1 - cut * rng.uniform(0.3, 1.2))),
+                (w, h),
+                (0, h),
+            ],
+            1: [(0, 0), (w, 0), (w, h * cut * rng.uniform(0.3, 1.2)), (0, h * cut)],
+            2: [(0, 0), (w * cut, 0), (w * cut * rng.uniform(0.3, 1.5), h), (0, h)],
+            3: [(w * (1 - cut), 0), (w, 0), (w, h), (w * (1 - cut * rng.uniform(0.3, 1.5)), h)],
+        }[side]
+        shade = _soft_polygon((h, w), corners, rng.uniform(1, 0.05 * max(h, w)))
+        light *= 1.0 - depth * shade
+    rgb = rgb * light[..., None]
+    if "glare" in effects:
+        c = (rng.uniform(0, w), rng.uniform(0, h))
+        r = rng.uniform(0.1, 0.35) * max(h, w)
+        g = np.exp(-((xx - c[0]) ** 2 + (yy - c[1]) ** 2) / (2 * r * r)) * rng.uniform(0.3, 0.7)
+        rgb = rgb + (1.0 - rgb) * g[..., None]
+    if "edge" in effects:
+        side = int(rng.integers(0, 4))
+        cut = rng.uniform(0.05, 0.2)
+        tilt = rng.uniform(-0.08, 0.08)
+        corners = {
+            0: [(0, 0), (w, 0), (w, h * (cut + tilt)), (0, h * cut)],
+            1: [(0, h * (1 - cut)), (w, h * (1 - cut - tilt)), (w, h), (0, h)],
+            2: [(0, 0), (w * cut, 0), (w * (cut + tilt), h), (0, h)],
+            3: [(w * (1 - cut), 0), (w, 0), (w, h), (w * (1 - cut - tilt), h)],
+        }[side]
+        outside = _soft_polygon((h, w), corners, 0.8)
+        ys, xs = np.nonzero(ink > 0.05)
+        if ys.size == 0 or outside[ys, xs].max() < 0.01:  # never across the number itself
+            table = np.asarray(rng.uniform(0.05, 0.6, 3), dtype=np.float32)
+            table = table * (1 + 0.1 * _smooth_field(rng, (h, w), 12))[..., None]
+            rgb = rgb * (1 - outside[..., None]) + table * outside[..., None]
+    if "cast" in effects:
+        rgb = rgb * np.asarray(rng.uniform(0.75, 1.15, 3), dtype=np.float32)
+    if style.noise > 0:
+        rgb = rgb + rng.standard_normal(rgb.shape, dtype=np.float32) * np.float32(style.noise)
+    # --- scale down big canvases to at most max_side, like a phone's resized photo
+    image = Image.fromarray(np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8), "RGB")
+    factor = min(1.0, max_side / max(h, w))
+    if factor < 1.0:
+        size = (max(8, round(w * factor)), max(8, round(h * factor)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+        ink = np.asarray(Image.fromarray(ink, "F").resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+        all_boxes = [tuple(round(v * factor) for v in b) for b in all_boxes]  # type: ignore[misc]
+    return Scene(
+        image=image,
+        ink=np.clip(ink, 0.0, 1.0),
+        labels=all_labels,
+        boxes=all_boxes,
+        rows=all_rows,
+        text="\n".join(t.strip() for t in texts),
+        effects=effects,
+        jpeg_quality=style.jpeg_quality,
+        touching=touching,
+    )

@@ -301,8 +301,10 @@ def create_app(
         predictor = Predictor(predictor_or_model_path)
     predictor.probabilities(np.zeros((1, 28, 28), dtype=np.float32))  # warm-up
 
-    from digits import preprocess, segment
+    from digits import preprocess
+    from digits.reading import Reader
 
+    reader = Reader(predictor)
     info = model_info(predictor)
     # At most this many images are in the model at once; the rest wait in their worker threads.
     # More would only make the engines fight over the same cores.
@@ -407,7 +409,7 @@ def create_app(
             size = {"width": image.width, "height": image.height}
             try:
                 with model_slots:
-                    reading = segment.read_number(image, predictor)
+                    reading = reader.read(image)
             except DigitsError as e:
                 if _is_no_ink(e):
                     return {"nothing_drawn": True, "message": NOTHING_DRAWN, **size}

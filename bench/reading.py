@@ -1,0 +1,142 @@
+"""How well `digits read` reads numbers: real photos, and composed scenes of every kind, held out.
+
+    python bench/reading.py --data-dir ../shared/data/mnist [--scenes 100] [--realworld ../shared/data/realworld-dev]
+
+Real numbers: every image in ``realworld-dev/numbers`` read by the same code as ``digits read``;
+"exact" means the digits alone (separators and spaces left out), in order, equal the label.
+
+Composed scenes (``digits.synthetic.render_scene``) from MNIST *test* digits with seeds never used
+in training, one case per effect: 4-digit numbers on ruled paper, squared paper, inside a frame,
+under a shadow, in faint pencil; two or three rows; a touching pair; a separator (``.``, ``-``,
+``/``, a gap: here the whole text must match, separator included); plain paper; and a random mix of
+every effect. Prints a table and writes bench/out/reading.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: Seeds of the held-out scenes: far from the training seeds (0 …) and the localizer's validation seeds.
+SEED = 7_000_000
+
+CASES: dict[str, dict] = {
+    "plain paper": {"effects": ()},
+    "ruled paper": {"effects": ("ruled",)},
+    "squared paper": {"effects": ("squared",)},
+    "frame": {"effects": ("frame",)},
+    "shadow": {"effects": ("shadow",)},
+    "faint pencil": {"effects": ("pencil",)},
+    "two or three rows": {"effects": (), "rows": None},
+    "touching pair": {"effects": (), "touching": True},
+    "separator": {"effects": (), "separators": True},
+    "every effect mixed": {"effects": None, "rows": None, "touching": None, "separators": None},
+}
+
+
+def scene_case(name: str, x: np.ndarray, y: np.ndarray, count: int, seed: int) -> list:
+    from digits.synthetic import render_scene
+
+    spec = CASES[name]
+    out = []
+    for k in range(count):
+        rng = np.random.default_rng(seed + k)
+        rows = spec.get("rows", 1)
+        if rows is None and "effects" in spec and spec["effects"] == ():
+            rows = int(rng.integers(2, 4))
+        kwargs = {
+            "effects": spec["effects"],
+            "rows": rows,
+            "n_digits": 4,
+            "touching": spec.get("touching", False),
+            "separators": spec.get("separators", False),
+        }
+        out.append(render_scene(x, y, rng, **kwargs))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="folder holding the MNIST .gz files")
+    parser.add_argument("--realworld", default="../shared/data/realworld-dev", help="the real images' folder")
+    parser.add_argument("--scenes", type=int, default=100, help="scenes per case (default 100)")
+    parser.add_argument("--cases", help="comma-separated case names (default: all)")
+    parser.add_argument("--out", default="bench/out/reading.json", help="JSON results file")
+    parser.add_argument("--failures", help="folder to save the annotated failures in")
+    args = parser.parse_args()
+
+    from digits.data import load_mnist
+    from digits.errors import DigitsError
+    from digits.fsutil import write_json
+    from digits.preprocess import load_image
+    from digits.reading import Reader
+    from digits.segment import annotate
+
+    reader = Reader()
+    results: dict = {"command": "python " + shlex.join(sys.argv), "cases": {}}
+    fail_dir = Path(args.failures) if args.failures else None
+    if fail_dir:
+        fail_dir.mkdir(parents=True, exist_ok=True)
+
+    def read(image):
+        try:
+            return reader.read(image)
+        except DigitsError:
+            return None
+
+    real = Path(args.realworld)
+    if (real / "labels.csv").is_file():
+        with open(real / "labels.csv", newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["file"].startswith("numbers/")]
+        exact, wrong, start = 0, [], time.perf_counter()
+        for r in rows:
+            image = load_image(str(real / r["file"]))
+            reading = read(image)
+            got = reading.digits_text if reading else None
+            if got == r["label"]:
+                exact += 1
+            else:
+                wrong.append({"file": r["file"], "label": r["label"], "read": got})
+                if fail_dir and reading:
+                    annotate(image, reading).save(fail_dir / (Path(r["file"]).stem + ".png"))
+        results["realworld_numbers"] = {"images": len(rows), "exact": exact, "wrong": wrong}
+        print(
+            f"real numbers ({real}/numbers): {exact} of {len(rows)} read exactly "
+            f"({(time.perf_counter() - start) / max(len(rows), 1) * 1000:.0f} ms each)"
+        )
+        for w in wrong:
+            print(f"  {w['file']}: {w['label']} read as {w['read']}")
+
+    mnist = load_mnist(args.data_dir)
+    names = args.cases.split(",") if args.cases else list(CASES)
+    print("\n| composed scenes, 4 digits, MNIST test digits | scenes | read exactly |")
+    print("| --- | ---: | ---: |")
+    for c, name in enumerate(names):
+        scenes = scene_case(name, mnist.x_test, mnist.y_test, args.scenes, SEED + 100_000 * c)
+        exact = 0
+        for k, s in enumerate(scenes):
+            image = load_image(s.encode()[0])
+            reading = read(image)
+            whole = name in ("separator", "every effect mixed")
+            got = (reading.text if whole else reading.digits_text) if reading else None
+            want = s.text if whole else s.digits_text
+            if got == want:
+                exact += 1
+            elif fail_dir:
+                shown = annotate(image, reading) if reading else image
+                shown.save(fail_dir / f"{name.replace(' ', '_')}-{k}.png")
+        results["cases"][name] = {"scenes": len(scenes), "exact": exact, "rate": exact / max(len(scenes), 1)}
+        print(f"| {name} | {len(scenes)} | {exact / max(len(scenes), 1) * 100:.1f} % |", flush=True)
+    write_json(args.out, results)
+    print(f"\nwrote {args.out}; reproduce: {results['command']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

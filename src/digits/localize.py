@@ -1,0 +1,90 @@
+"""Where the handwritten digits are in a photo: the learned ink localizer, run on ONNX Runtime.
+
+A small fully convolutional network (:func:`digits.model.localizer`) looks at the photo and marks
+each pixel's chance of being the ink of a handwritten digit or of a separator between digits.
+Everything else — ruled and squared paper, frames and boxes, the page's edge, shadows and
+vignetting, stains, glare, printed text showing through, letters and doodles — is left out. It was
+trained on composed scenes whose truth is known (:func:`digits.synthetic.render_scene`), with
+``digits train --task localizer``. This module needs only NumPy, SciPy, Pillow and ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digits.errors import DigitsError
+
+#: The localizer runs on the photo scaled so that its longer side is at most this many pixels.
+SIDE = 640
+#: Its input's sides must be multiples of this (four poolings of 2).
+MULTIPLE = 16
+#: σ (pixels at the localizer's scale) of the blur that estimates the paper under each point.
+PAPER_SIGMA = 12.0
+
+
+def network_input(gray: np.ndarray) -> np.ndarray:
+    """The localizer's input for a grayscale image in [0, 1]: H×W×2 float32.
+
+    Channel 0 is the brightness itself (−1 black … 1 white); channel 1 the brightness relative to
+    the paper around it (a blur), so that a stroke in a shadow stands out as much as one in the
+    light and faint pencil is not lost.
+    """
+    g = np.asarray(gray, dtype=np.float32)
+    paper = ndimage.gaussian_filter(g, PAPER_SIGMA, mode="nearest")
+    relative = np.clip((g / (paper + 0.05) - 1.0) * 2.0, -3.0, 3.0)
+    return np.stack([g * 2.0 - 1.0, relative], axis=-1).astype(np.float32)
+
+
+def resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a float image to ``size`` (width, height): box-averaged down, bilinear up."""
+    if (a.shape[1], a.shape[0]) == size:
+        return a.astype(np.float32, copy=False)
+    down = size[0] < a.shape[1]
+    method = Image.Resampling.BOX if down else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(a.astype(np.float32), "F").resize(size, method), dtype=np.float32)
+
+
+def pretrained_path() -> Path:
+    from digits.pretrained import FOLDER
+
+    return FOLDER / "localizer.onnx"
+
+
+class Localizer:
+    """The digit-ink localizer, loaded once: ``Localizer()(gray)`` is the ink map of a photo."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else pretrained_path()
+        if not self.path.is_file():
+            raise DigitsError(f"localizer model not found: {self.path}")
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # a corrupt or foreign file
+            raise DigitsError(f"{self.path}: not a localizer model ({str(e).splitlines()[0]})") from None
+        self._input = self._session.get_inputs()[0].name
+
+    def __repr__(self) -> str:
+        return f"Localizer({str(self.path)!r})"
+
+    def probabilities(self, gray: np.ndarray) -> np.ndarray:
+        """Per-pixel chance of digit ink for a grayscale image in [0, 1], at the image's own size."""
+        h, w = gray.shape
+        factor = min(1.0, SIDE / max(h, w))
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        small = resize(gray, size)
+        x = network_input(small)
+        ph = -x.shape[0] % MULTIPLE
+        pw = -x.shape[1] % MULTIPLE
+        if ph or pw:
+            x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="edge")
+        out = self._session.run(None, {self._input: x[None]})[0][0, : size[1], : size[0], 0]
+        return np.clip(resize(out, (w, h)), 0.0, 1.0)

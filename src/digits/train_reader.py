@@ -1,0 +1,215 @@
+"""Train the reader's learned parts on composed scenes: ``digits train --task localizer``.
+
+MNIST is the only handwriting we train on. The localizer learns where digit ink is from scenes made
+of MNIST *training* digits (:func:`digits.synthetic.render_scene`: ruled and squared paper, frames,
+page edges, shadows, stains, glare, show-through, colour casts, faint pencil, letters and doodles),
+whose truth is known because we composed them. Validation scenes use MNIST *test* digits and seeds
+never used for training. The run writes ``localizer.keras``, ``localizer.onnx`` (what the package
+runs) and ``metrics.json`` with the exact command, like ``digits train`` does for the classifier.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digits.data import load_mnist
+from digits.errors import DigitsError
+from digits.fsutil import write_json
+from digits.localize import MULTIPLE, network_input, resize
+from digits.preprocess import as_gray_array, load_image
+
+#: Seeds of the scenes: training scenes from this seed on, validation scenes from VAL_SEED on.
+VAL_SEED = 1_000_003
+
+
+@dataclass(frozen=True)
+class LocalizerOptions:
+    """A localizer run's options (saved in ``metrics.json``)."""
+
+    scenes: int = 3000  # training scenes; each gives ``crops`` patches
+    crops: int = 3
+    side: int = 160  # patch side, a multiple of 16
+    epochs: int = 6
+    batch_size: int = 16
+    width: int = 16  # the network's base width (see digits.model.localizer)
+    learning_rate: float = 3e-3
+    val_scenes: int = 300
+    seed: int = 0
+    workers: int = 2  # processes that compose scenes
+    out: str | None = None
+    data_dir: str | None = None
+
+    def check(self) -> None:
+        if self.side % MULTIPLE or self.side < 64:
+            raise DigitsError(f"--side must be a multiple of {MULTIPLE}, at least 64, got {self.side}")
+        for name in ("scenes", "crops", "epochs", "batch_size", "width", "val_scenes", "workers"):
+            if getattr(self, name) < 1:
+                raise DigitsError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+
+
+_DIGITS: tuple[np.ndarray, np.ndarray] | None = None  # the digits scenes are made of, set once per worker
+
+
+def _set_digits(images: np.ndarray, labels: np.ndarray) -> None:
+    global _DIGITS
+    _DIGITS = (images, labels)
+
+
+def _patches(args: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Patches (network input, target ink) cut from ``count`` scenes seeded ``seed``…: run in a worker."""
+    from digits.synthetic import render_scene
+
+    assert _DIGITS is not None
+    images, labels = _DIGITS
+    seed, count, crops, side = args
+    xs, ys = [], []
+    for k in range(count):
+        rng = np.random.default_rng(seed + k)
+        scene = render_scene(images, labels, rng)
+        data, _ = scene.encode()  # through the file format, JPEG artefacts included
+        gray = as_gray_array(load_image(data))
+        ink = scene.ink
+        # The localizer sees photos scaled to at most 640 px: digits from about 10 to 100 px tall.
+        digit_h = np.median([b[3] - b[1] for b in scene.boxes]) if scene.boxes else 40.0
+        target_h = float(np.exp(rng.uniform(np.log(10), np.log(100))))
+        factor = float(np.clip(target_h / max(digit_h, 1.0), 0.2, 1.5))
+        size = (max(8, round(gray.shape[1] * factor)), max(8, round(gray.shape[0] * factor)))
+        gray, ink = resize(gray, size), resize(ink, size)
+        h, w = gray.shape
+        ph, pw = max(0, side - h), max(0, side - w)
+        if ph or pw:  # a small photo: pad with its own edge (what the localizer does at inference)
+            pads = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+            gray, ink = np.pad(gray, pads, mode="edge"), np.pad(ink, pads)
+            h, w = gray.shape
+        x_all = network_input(gray)
+        ys_ink, xs_ink = np.nonzero(ink > 0.5)
+        for c in range(crops):
+            if c < crops - 1 and ys_ink.size:  # most patches on the number, one anywhere
+                i = int(rng.integers(0, ys_ink.size))
+                cy, cx = (
+                    ys_ink[i] + rng.integers(-side // 3, side // 3 + 1),
+                    xs_ink[i] + rng.integers(-side // 3, side // 3 + 1),
+                )
+                y0 = int(np.clip(cy - side // 2, 0, h - side))
+                x0 = int(np.clip(cx - side // 2, 0, w - side))
+            else:
+                y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+            xs.append(x_all[y0 : y0 + side, x0 : x0 + side].astype(np.float16))
+            ys.append(np.clip(ink[y0 : y0 + side, x0 : x0 + side], 0, 1).astype(np.float16)[..., None])
+    return np.stack(xs), np.stack(ys)
+
+
+def make_patches(
+    images: np.ndarray, labels: np.ndarray, scenes: int, crops: int, side: int, seed: int, workers: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``scenes × crops`` training patches, composed in ``workers`` processes; the same for the same seed."""
+    chunk = 50
+    jobs = [(seed + s, min(chunk, scenes - s), crops, side) for s in range(0, scenes, chunk)]
+    if workers > 1:  # the digits travel to each worker once, not with every job
+        with ProcessPoolExecutor(workers, initializer=_set_digits, initargs=(images, labels)) as pool:
+            parts = list(pool.map(_patches, jobs))
+    else:
+        _set_digits(images, labels)
+        parts = [_patches(j) for j in jobs]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def pixel_scores(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of the ink pixels (both thresholded at 0.5)."""
+    p, t = predicted >= 0.5, target >= 0.5
+    tp = float((p & t).sum())
+    precision = tp / max(float(p.sum()), 1.0)
+    recall = tp / max(float(t.sum()), 1.0)
+    return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-9)}
+
+
+def train_localizer(options: LocalizerOptions, verbose: int = 1) -> dict[str, Any]:
+    """Compose the scenes, fit the localizer, export it to ONNX and check the export; return the metrics."""
+    options.check()
+    import keras
+
+    from digits.export import _write_onnx
+    from digits.model import localizer
+    from digits.train import _command_line, next_run_dir, versions
+
+    started = time.time()
+    data = load_mnist(options.data_dir)
+    run_dir = Path(options.out) if options.out else next_run_dir(prefix="localizer")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    x, y = make_patches(
+        data.x_train, data.y_train, options.scenes, options.crops, options.side, options.seed, options.workers
+    )
+    xv, yv = make_patches(
+        data.x_test,
+        data.y_test,
+        options.val_scenes,
+        options.crops,
+        options.side,
+        VAL_SEED + options.seed,
+        options.workers,
+    )
+    compose_seconds = time.time() - started
+    if verbose:
+        print(f"composed {len(x)} training and {len(xv)} validation patches in {compose_seconds:.1f} s", flush=True)
+    keras.utils.set_random_seed(options.seed)
+    model = localizer(options.width)
+    steps = options.epochs * int(np.ceil(len(x) / options.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(options.learning_rate, steps, alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="binary_crossentropy")
+    fit_started = time.time()
+    history = model.fit(
+        x.astype(np.float32),
+        y.astype(np.float32),
+        batch_size=options.batch_size,
+        epochs=options.epochs,
+        validation_data=(xv.astype(np.float32), yv.astype(np.float32)),
+        verbose=verbose,
+        shuffle=True,
+    )
+    fit_seconds = time.time() - fit_started
+    keras_path = run_dir / "localizer.keras"
+    tmp = run_dir / ".localizer.keras.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, keras_path)
+    onnx_path = run_dir / "localizer.onnx"
+    tmp_onnx = run_dir / ".localizer.onnx.tmp"
+    _write_onnx(model, tmp_onnx, None, {"digits.model": "localizer", "digits.command": _command_line() or ""})
+    os.replace(tmp_onnx, onnx_path)
+    # The export must agree with Keras on the validation patches.
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    sample = xv[:64].astype(np.float32)
+    k_out = model.predict(sample, verbose=0)
+    o_out = session.run(None, {name: sample})[0]
+    predicted = np.concatenate(
+        [session.run(None, {name: xv[i : i + 64].astype(np.float32)})[0] for i in range(0, len(xv), 64)]
+    )
+    metrics = {
+        "task": "localizer",
+        "val_pixels": pixel_scores(predicted, yv.astype(np.float32)),
+        "val_loss": float(history.history["val_loss"][-1]),
+        "train_loss": float(history.history["loss"][-1]),
+        "onnx_max_abs_diff": float(np.abs(k_out - o_out).max()),
+        "patches": len(x),
+        "val_patches": len(xv),
+        "compose_seconds": round(compose_seconds, 1),
+        "train_seconds": round(fit_seconds, 1),
+        "total_seconds": round(time.time() - started, 1),
+        "parameters": int(model.count_params()),
+        "onnx_bytes": onnx_path.stat().st_size,
+        "options": asdict(options),
+        "command": _command_line(),
+        "versions": versions(),
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    metrics["run_dir"] = str(run_dir)
+    return metrics

@@ -1,0 +1,162 @@
+"""The number reader on photos: the learned localizer, rows, separators, real people's photos.
+
+Scenes are composed from real MNIST *test* digits (``digits.synthetic.render_scene``) with seeds the
+localizer never saw in training (it trains on MNIST training digits, seeds from 0). The real photos
+are ``realworld-dev`` (people's own images from public repositories), read through the real
+``digits read`` command.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from digits.errors import DigitsError
+from digits.preprocess import load_image
+from digits.reading import Reader
+from digits.synthetic import EFFECTS, render_scene
+
+REALWORLD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "realworld-dev"
+SEED = 8_100_000  # held out: not the localizer's training or validation seeds, nor bench/reading.py's
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return Reader()
+
+
+def scenes(mnist, count: int, seed: int, **kwargs):
+    return [render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(seed + k), **kwargs) for k in range(count)]
+
+
+def read_rate(reader: Reader, samples, whole: bool = False) -> float:
+    right = 0
+    for s in samples:
+        try:
+            r = reader.read(load_image(s.encode()[0]))
+        except DigitsError:
+            continue
+        right += (r.text == s.text) if whole else (r.digits_text == s.digits_text)
+    return right / len(samples)
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "bar"),
+    [
+        ("plain paper", {"effects": ()}, 0.90),
+        ("ruled paper", {"effects": ("ruled",)}, 0.85),
+        ("squared paper", {"effects": ("squared",)}, 0.80),
+        ("frame", {"effects": ("frame",)}, 0.85),
+        ("shadow", {"effects": ("shadow",)}, 0.85),
+        ("faint pencil", {"effects": ("pencil",)}, 0.80),
+    ],
+)
+def test_held_out_scenes_per_effect(mnist, reader, case, kwargs, bar):
+    """4-digit numbers on every kind of paper and light are read exactly (digits, in order)."""
+    samples = scenes(mnist, 40, SEED + 1000 * len(case), rows=1, n_digits=4, touching=False, separators=False, **kwargs)
+    rate = read_rate(reader, samples)
+    assert rate >= bar, f"{case}: {rate:.2f}"
+
+
+def test_several_rows_read_top_to_bottom(mnist, reader):
+    samples = scenes(mnist, 30, SEED + 77, effects=(), rows=2, n_digits=(3, 5), touching=False, separators=False)
+    right = 0
+    for s in samples:
+        r = reader.read(load_image(s.encode()[0]))
+        right += r.text == s.text and len(r.rows) == 2
+    assert right / len(samples) >= 0.8, right
+    # A column: one digit per row.
+    column = scenes(mnist, 20, SEED + 99, effects=(), rows=3, n_digits=1, touching=False, separators=False)
+    assert read_rate(reader, column, whole=True) >= 0.8
+
+
+def test_rows_and_separators_in_the_json(mnist, tmp_path):
+    """`digits read --json`: ``text`` joins the rows with newlines, ``rows`` holds each row's text, digits and
+    separators, ``digits`` the digits alone; boxes lie in the original image's pixels."""
+    found = None
+    for k in range(30):  # the first scene with two rows and a dot or a dash that reads exactly
+        s = render_scene(
+            mnist.x_test,
+            mnist.y_test,
+            np.random.default_rng(SEED + 500 + k),
+            effects=(),
+            rows=2,
+            n_digits=4,
+            touching=False,
+            separators=True,
+        )
+        if any(c in s.text for c in ".-"):
+            path = tmp_path / f"scene{k}.png"
+            s.image.save(path)
+            out = subprocess.run(
+                [sys.executable, "-m", "digits", "read", "--json", str(path)], capture_output=True, text=True
+            )
+            entry = json.loads(out.stdout)[0]
+            if entry.get("text") == s.text:
+                found = (s, entry)
+                break
+    assert found is not None, "no two-row scene with a separator read exactly in 30 tries"
+    s, entry = found
+    assert entry["text"].split("\n") == [r["text"] for r in entry["rows"]]
+    assert "".join(str(d["digit"]) for d in entry["digits"]) == s.digits_text
+    assert [d for r in entry["rows"] for d in r["digits"]] == entry["digits"]
+    seps = [sep for r in entry["rows"] for sep in r["separators"]]
+    assert seps and all(sep["char"] in ".-/ " for sep in seps)
+    w, h = s.image.size
+    for d in entry["digits"]:
+        x0, y0, x1, y1 = d["box"]
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+
+
+def test_no_handwriting_is_not_a_number(mnist, reader):
+    """A photo of empty ruled or squared paper, or of a shadow falling on a page, reads as nothing."""
+    refused = 0
+    for k, effects in enumerate([("ruled",), ("squared",), ("shadow", "edge"), ("frame", "ruled"), ("texture",)]):
+        s = render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(SEED + 900 + k), effects=effects)
+        # The same page without the digits: each pixel of digit ink takes the colour of the nearest paper.
+        page = np.asarray(s.image)
+        under = ndimage.binary_dilation(s.ink > 0.02, iterations=3)
+        _, (iy, ix) = ndimage.distance_transform_edt(under, return_indices=True)
+        blank = Image.fromarray(page[iy, ix])
+        try:
+            reading = reader.read(blank)
+        except DigitsError as e:
+            assert str(e).startswith("no ink found")
+            refused += 1
+            continue
+        assert reading.digits, "a reading always has digits"
+    assert refused >= 4, refused
+
+
+def test_real_photos_of_numbers_through_the_cli():
+    """People's own photos and drawings of numbers, through the real `digits read` command."""
+    if not (REALWORLD / "labels.csv").is_file():
+        pytest.fail(f"realworld-dev not found in {REALWORLD}")
+    with open(REALWORLD / "labels.csv", newline="") as f:
+        labels = {r["file"]: r["label"] for r in csv.DictReader(f) if r["file"].startswith("numbers/")}
+    files = [str(REALWORLD / name) for name in labels]
+    out = subprocess.run([sys.executable, "-m", "digits", "read", "--json", *files], capture_output=True, text=True)
+    assert "Traceback" not in out.stderr
+    entries = json.loads(out.stdout)
+    exact = sum(
+        "".join(str(d["digit"]) for d in e.get("digits", [])) == labels[n] for e, n in zip(entries, labels, strict=True)
+    )
+    assert exact >= 29, f"{exact} of {len(labels)} read exactly"
+
+
+def test_effects_are_known_names(mnist):
+    with pytest.raises(ValueError, match="unknown effects"):
+        render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(0), effects=("sepia",))
+    s = render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(1), effects=EFFECTS, rows=2, separators=True)
+    assert s.ink.shape == (s.image.height, s.image.width)
+    assert len(s.labels) == len(s.boxes) == sum(len(r) for r in s.rows)
+    same = render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(1), effects=EFFECTS, rows=2, separators=True)
+    assert np.array_equal(np.asarray(s.image), np.asarray(same.image)) and s.text == same.text  # seeded
