@@ -292,9 +292,9 @@ class _Report:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Classify images of single digits: one line (or JSON entry) per image; bad files do not stop the rest."""
-    from digits.fsutil import ensure_dir
+    from digits.fsutil import check_can_create
 
-    out_dir = ensure_dir(args.show_input) if args.show_input else None
+    out_dir = check_can_create(args.show_input) if args.show_input else None  # made when the first image is saved
     predictor = _load_predictor(args.model)
     names = _OutputNames(out_dir, ".28x28.png") if out_dir else None
     report = _Report(args.json)
@@ -328,9 +328,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_read(args: argparse.Namespace) -> int:
     """Read the handwritten number in each image: the digits left to right, each with its probability and box."""
-    from digits.fsutil import ensure_dir
+    from digits.fsutil import check_can_create
 
-    out_dir = ensure_dir(args.show_input) if args.show_input else None
+    out_dir = check_can_create(args.show_input) if args.show_input else None  # made when the first image is saved
     predictor = _load_predictor(args.model)
     from digits.preprocess import load_image
     from digits.segment import annotate
