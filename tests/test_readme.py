@@ -78,3 +78,29 @@ def test_the_readme_python_example_runs_as_its_comments_say() -> None:
     assert proc.stdout.splitlines() == expected
     for line in expected[:2] + expected[3:]:
         assert f"# {line}" in blocks[0], f"the comments no longer show {line!r}"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_link_between_the_pages_resolves() -> None:
+    """Relative links in README.md, docs/, examples/ and bench/ name files that exist, and headings that exist."""
+    pages = [*PAGES, REPO / "examples" / "README.md", REPO / "bench" / "README.md"]
+    pages.append(REPO / "bench" / "experiments" / "README.md")
+    checked = 0
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            where = (page.parent / path).resolve() if path else page
+            assert where.exists(), f"{page.relative_to(REPO)}: {target} does not exist"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", where.read_text(encoding="utf-8"), flags=re.M)
+                assert anchor in {_anchor(h) for h in headings}, f"{page.relative_to(REPO)}: no heading for {target}"
+            checked += 1
+    assert checked > 20
