@@ -193,7 +193,7 @@ def main() -> int:
 
 
 def markdown(results: dict) -> str:
-    """The README's tables."""
+    """The tables of docs/export.md."""
     tp = results["throughput"]
     names = list(tp["1"])
     lines = [

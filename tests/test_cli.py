@@ -89,3 +89,10 @@ def test_help_and_version():
     for verb in ("train", "evaluate"):
         assert verb in proc.stdout
     assert run_cli("--version").stdout.startswith("digits ")
+
+
+def test_benchmark_train_help_says_what_it_does_and_how_long():
+    proc = run_cli("benchmark", "train", "--help")
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    assert "reference CNN" in text and "about 15 minutes on a quiet 2-core CPU" in text

@@ -148,3 +148,47 @@ def test_validation_split_is_fixed_and_disjoint(mnist):
     assert len(xv) == 5000 and len(xt) == 55000
     assert np.array_equal(xv, xv2) and np.array_equal(xt, xt2)
     assert set(np.unique(yv)) == set(range(10))
+
+
+def test_the_test_set_alone_needs_only_its_two_files(mnist_dir, tmp_path, monkeypatch):
+    """Scoring a model reads the t10k files only: a folder without the training files is enough."""
+    monkeypatch.delenv("DIGITS_DATA_DIR", raising=False)
+    folder = tmp_path / "test-only"
+    folder.mkdir()
+    for name in data.TEST_FILES:
+        shutil.copy(mnist_dir / name, folder / name)
+    x, y = data.load_test_set(folder)
+    assert x.shape == (10000, 28, 28) and np.bincount(y)[0] == 980
+    with pytest.raises(DigitsError, match=r"train-images-idx3-ubyte\.gz is missing"):
+        data.load_mnist(folder)
+
+
+def test_the_test_set_downloads_only_its_two_files(mirror, tmp_path, monkeypatch):
+    _, url = mirror
+    cache = tmp_path / "cache"
+    monkeypatch.delenv("DIGITS_DATA_DIR", raising=False)
+    monkeypatch.setenv("DIGITS_CACHE_DIR", str(cache))
+    monkeypatch.setattr(data, "MIRRORS", (url,))
+    x, _ = data.load_test_set()
+    assert len(x) == 10000
+    assert sorted(p.name for p in cache.iterdir()) == sorted(data.TEST_FILES)
+
+
+def test_a_failed_download_leaves_no_empty_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("DIGITS_DATA_DIR", raising=False)
+    monkeypatch.setenv("DIGITS_CACHE_DIR", str(tmp_path / "home" / "cache" / "mnist"))
+    monkeypatch.setattr(data, "MIRRORS", ("http://127.0.0.1:9/",))  # nothing listens on the discard port
+    with pytest.raises(DigitsError, match="no mirror could be reached"):
+        data.locate()
+    assert list(tmp_path.iterdir()) == [], "the cache folders made for the download were left behind"
+
+
+def test_a_failed_download_keeps_a_cache_folder_that_was_there(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.delenv("DIGITS_DATA_DIR", raising=False)
+    monkeypatch.setenv("DIGITS_CACHE_DIR", str(cache))
+    monkeypatch.setattr(data, "MIRRORS", ("http://127.0.0.1:9/",))
+    with pytest.raises(DigitsError):
+        data.locate()
+    assert cache.is_dir()

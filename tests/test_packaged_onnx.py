@@ -1,7 +1,7 @@
 """The packaged ``model.onnx`` is an up-to-date, faithful copy of the packaged ``model.keras``.
 
 If the Keras model is retrained and replaced, these fail until the ONNX twin is made again
-with the command recorded in ``model.onnx.json`` (also in the README):
+with the command recorded in ``model.onnx.json`` (also in docs/export.md):
 
     digits export --format onnx --out src/digits/pretrained/model.onnx \\
         --report src/digits/pretrained/model.onnx.json --data-dir ../shared/data/mnist

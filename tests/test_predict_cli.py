@@ -251,3 +251,15 @@ def test_image_verbs_import_nothing_heavy(mnist, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("verb", ["predict", "read"])
+def test_a_failed_run_leaves_no_empty_show_input_folder(tmp_path, verb):
+    """A missing model, or images that all fail, make no --show-input folder: it appears with its first file."""
+    shown = tmp_path / "shown"
+    result = run_cli(verb, "--model", str(tmp_path / "none.onnx"), "--show-input", str(shown), "x.png")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not shown.exists()
+    result = run_cli(verb, "--show-input", str(shown), str(tmp_path / "nosuch.png"))
+    assert result.returncode == 1 and "no such file" in result.stderr
+    assert not shown.exists()

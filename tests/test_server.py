@@ -115,10 +115,31 @@ def test_answer_shape(client: TestClient, digits) -> None:
     assert np.abs(np.asarray(seen, dtype=np.float32) / 255.0 - made).max() <= 1 / 255 + 1e-6
 
 
-@pytest.mark.parametrize("top_k", ["0", "11", "x"])
-def test_bad_top_k_is_422(client: TestClient, digits, top_k: str) -> None:
+@pytest.mark.parametrize("top_k", ["0", "11", "x", "abc", "2.5"])
+def test_bad_top_k_is_422_with_one_line(client: TestClient, digits, top_k: str) -> None:
+    """Like every other error, a bad query parameter is ``{"detail": "one line"}``, naming the parameter."""
     r = client.post(f"/api/predict?top_k={top_k}", content=png(digits[0][0]))
     assert r.status_code == 422
+    body = r.json()
+    assert list(body) == ["detail"] and isinstance(body["detail"], str), body
+    assert body["detail"].startswith("top_k: ") and repr(top_k) in body["detail"] and "\n" not in body["detail"]
+
+
+def test_every_probability_has_the_same_precision(client: TestClient, digits) -> None:
+    """probability, top_k and probabilities are all rounded to PROBABILITY_DECIMALS (6) in the JSON."""
+    from digits.inference import PROBABILITY_DECIMALS
+
+    numbers = []
+    body = client.post("/api/predict?top_k=10", content=png(digits[0][0], scale=3, invert=True)).json()
+    numbers += [body["probability"], *body["probabilities"], *(t["probability"] for t in body["top_k"])]
+    wide = np.hstack([digits[0][i] for i in range(3)])
+    body = client.post("/api/read", content=png(wide, scale=3, invert=True)).json()
+    assert len(body["digits"]) == 3, body["text"]
+    numbers += [body["probability"]] + [d["probability"] for d in body["digits"]]
+    numbers += [t["probability"] for d in body["digits"] for t in d["top_k"]]
+    for x in numbers:
+        assert x == round(x, PROBABILITY_DECIMALS), x
+    assert sum(len(repr(x).split(".")[-1]) > 4 for x in numbers) > 3, "not a single precision, just short numbers"
 
 
 # ---------------------------------------------------------------------------------------
@@ -234,9 +255,10 @@ def test_empty_and_malformed_bodies(client: TestClient, digits) -> None:
     # two files: refused (one image per request)
     two = [("file", ("a.png", png(digits[0][0]), "image/png")), ("file", ("b.png", png(digits[0][1]), "image/png"))]
     assert client.post("/api/predict", files=two).status_code == 400
-    # a file under another field name is still the image
+    # a file under another field name is refused, and the answer says which name to use
     r = client.post("/api/predict", files={"image": ("a.png", png(digits[0][0]), "image/png")})
-    assert r.status_code == 200 and r.json()["digit"] == digits[1][0]
+    assert r.status_code == 400, r.text
+    assert r.json() == {"detail": "the multipart upload has no field 'file' (it has 'image'): send the image as 'file'"}
     # a bad Content-Length
     r = client.post("/api/predict", content=b"x", headers={"content-length": "lots"})
     assert r.status_code in (400, 422)
@@ -381,6 +403,21 @@ def test_one_log_line_per_request(client: TestClient, digits, caplog: pytest.Log
     assert "POST /api/predict 200" in lines[1] and "digit=7" in lines[1]
     assert "POST /api/predict 400" in lines[2] and "not an image" in lines[2]
     assert "GET /nope 404" in lines[3]
+
+
+def test_every_refusal_logs_its_reason(client: TestClient, digits, caplog: pytest.LogCaptureFixture) -> None:
+    two = [("file", ("a.png", png(digits[0][0]), "image/png")), ("file", ("b.png", png(digits[0][1]), "image/png"))]
+    with caplog.at_level(logging.INFO, logger="digits.server"):
+        client.post("/api/predict", content=b"")
+        client.post("/api/predict", files=two)
+        client.post("/api/read", files={"image": ("a.png", png(digits[0][0]), "image/png")})
+        client.post("/api/predict?top_k=abc", content=png(digits[0][0]))
+    lines = [r.getMessage() for r in caplog.records if r.name == "digits.server"]
+    assert len(lines) == 4, lines
+    assert "400" in lines[0] and "rejected: empty upload" in lines[0]
+    assert "400" in lines[1] and "rejected: bad multipart upload: Too many files" in lines[1], lines[1]
+    assert "400" in lines[2] and "rejected: the multipart upload has no field 'file'" in lines[2]
+    assert "422" in lines[3] and "rejected: top_k: " in lines[3]
 
 
 class _ThreadCheckingPredictor(Predictor):

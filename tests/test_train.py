@@ -180,3 +180,47 @@ def test_without_validation_the_recorder_keeps_each_epoch_even_a_worse_one(tmp_p
     for epoch, accuracy in enumerate([0.9, 0.6]):
         recorder.on_epoch_end(epoch, {"accuracy": accuracy, "loss": 1.0})
     assert saved == [1, 2] and state["best_epoch"] == 2
+
+
+# ---------------------------------------------------------------------------------------
+# The steps of a run, each on its own (train() is these in order)
+
+
+def test_prepare_data_splits_limits_and_batches(mnist):
+    from digits.train import prepare_data
+
+    preset = PRESETS["fast"]
+    prepared = prepare_data(mnist, preset, seed=3, limit=1000)
+    assert len(prepared.x_train) == 1000 and len(prepared.x_val) == preset.val_size
+    assert prepared.steps_per_epoch == 4  # ceil(1000 / 256)
+    images, labels = next(iter(prepared.train_ds))
+    assert images.shape == (256, 28, 28, 1) and labels.shape == (256, 10)
+    assert float(images.numpy().max()) <= 1.0 and np.allclose(labels.numpy().sum(axis=1), 1.0)
+    assert prepared.val_ds is not None
+    from dataclasses import replace
+
+    assert prepare_data(mnist, replace(preset, val_size=0), seed=3, limit=1000).val_ds is None
+
+
+def test_build_compiles_the_network_and_a_float32_twin():
+    import keras
+
+    from digits.train import build
+
+    built = build(PRESETS["fast"], steps_per_epoch=10)
+    assert built.model.count_params() == built.clean.count_params() == 39_242
+    assert built.model.optimizer is not None and isinstance(built.model.optimizer, keras.optimizers.AdamW)
+    assert {layer.dtype_policy.name for layer in built.clean.layers} == {"float32"}
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_announcement_counts_epochs_in_words(mnist, tmp_path):
+    from dataclasses import replace
+
+    from digits.train import TrainData, announcement
+
+    prepared = TrainData(mnist.x_train[:10], mnist.y_train[:10], mnist.x_train[:5], mnist.y_train[:5], 1, None, None)
+    one = announcement(TrainOptions(preset="fast"), replace(PRESETS["fast"], epochs=1), 39_242, prepared, tmp_path)
+    assert "for 1 epoch on 10 images, validating on 5" in one
+    two = announcement(TrainOptions(preset="fast"), PRESETS["fast"], 39_242, prepared, tmp_path)
+    assert "for 2 epochs on 10 images" in two and "39,242 parameters" in two

@@ -14,12 +14,14 @@ fetched again; a bad file in a folder the user named is refused with its name.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,9 @@ FILES: dict[str, str] = {
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
+
+#: The two files of the 10,000-image test set: all that scoring a model needs.
+TEST_FILES: tuple[str, str] = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 #: Public mirrors serving the same four files, tried in order.
 MIRRORS: tuple[str, ...] = (
@@ -76,10 +81,11 @@ def _is_valid(path: Path, name: str) -> bool:
     return path.is_file() and sha256(path) == FILES[name]
 
 
-def _not_found_message(where: str) -> str:
-    names = ", ".join(FILES)
+def _not_found_message(where: str, wanted: Sequence[str] = tuple(FILES)) -> str:
+    names = ", ".join(wanted)
+    count = "four files" if len(wanted) == len(FILES) else f"{len(wanted)} files"
     return (
-        f"MNIST not found {where}. Need the four files {names}: pass --data-dir DIR "
+        f"MNIST not found {where}. Need the {count} {names}: pass --data-dir DIR "
         f"(or set DIGITS_DATA_DIR) to a folder that holds them, or go online so that they "
         f"can be downloaded into {cache_dir()}"
     )
@@ -122,7 +128,7 @@ def _progress(name: str, done: int, total: int | None) -> None:
     sys.stderr.flush()
 
 
-def _download(name: str, dest: Path, timeout: float = 30.0) -> None:
+def _download(name: str, dest: Path, timeout: float = 30.0, wanted: Sequence[str] = tuple(FILES)) -> None:
     """Fetch ``name`` from the first mirror that serves a file with the right checksum."""
     failures = []
     for mirror in MIRRORS:
@@ -147,36 +153,74 @@ def _download(name: str, dest: Path, timeout: float = 30.0) -> None:
             return
         except (urllib.error.URLError, OSError, ValueError, DigitsError) as e:
             failures.append(f"{url}: {getattr(e, 'reason', e)}")
-    raise DigitsError(_not_found_message(f"in {dest.parent} and no mirror could be reached (last: {failures[-1]})"))
+    where = f"in {dest.parent} and no mirror could be reached (last: {failures[-1]})"
+    raise DigitsError(_not_found_message(where, wanted))
 
 
-def locate(data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Path:
-    """Return a folder holding all four verified MNIST files, downloading if allowed."""
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for p in (folder, *folder.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    return missing
+
+
+def locate(
+    data_dir: str | os.PathLike[str] | None = None, download: bool = True, names: Sequence[str] = tuple(FILES)
+) -> Path:
+    """Return a folder holding the verified MNIST files ``names`` (default: all four), downloading if allowed.
+
+    A download that fails leaves no empty cache folder behind: the folders it made are removed again.
+    """
     explicit = data_dir if data_dir is not None else os.environ.get("DIGITS_DATA_DIR")
     if explicit:
         folder = Path(explicit).expanduser()
         if not folder.is_dir():
-            raise DigitsError(_not_found_message(f"in {folder} (no such folder)"))
-        for name in FILES:
+            raise DigitsError(_not_found_message(f"in {folder} (no such folder)", names))
+        for name in names:
             path = folder / name
             if not path.is_file():
-                raise DigitsError(_not_found_message(f"in {folder} ({name} is missing)"))
+                raise DigitsError(_not_found_message(f"in {folder} ({name} is missing)", names))
             if sha256(path) != FILES[name]:
                 raise DigitsError(f"{path}: checksum mismatch (corrupted or truncated); refusing it")
         return folder
 
     folder = cache_dir()
-    for name in FILES:
-        path = folder / name
-        if path.exists() and not _is_valid(path, name):
-            sys.stderr.write(f"{path}: checksum mismatch in the cache; deleting and fetching again\n")
-            path.unlink()
-        if not path.exists():
-            if not download:
-                raise DigitsError(_not_found_message(f"in {folder}"))
-            ensure_dir(folder)
-            _download(name, path)
+    made = _missing_folders(folder)
+    try:
+        for name in names:
+            path = folder / name
+            if path.exists() and not _is_valid(path, name):
+                sys.stderr.write(f"{path}: checksum mismatch in the cache; deleting and fetching again\n")
+                path.unlink()
+            if not path.exists():
+                if not download:
+                    raise DigitsError(_not_found_message(f"in {folder}", names))
+                ensure_dir(folder)
+                _download(name, path, wanted=names)
+    except BaseException:
+        for p in made:  # deepest first; a folder that holds anything stays
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
     return folder
+
+
+def load_test_set(
+    data_dir: str | os.PathLike[str] | None = None, download: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 MNIST test images (uint8 N×28×28) and labels, without touching the training files.
+
+    Scoring a model needs only these two files, so ``digits evaluate`` neither asks for nor downloads the other two.
+    """
+    folder = locate(data_dir, download=download, names=TEST_FILES)
+    x = read_idx_gz(folder / TEST_FILES[0])
+    y = read_idx_gz(folder / TEST_FILES[1])
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
+        raise DigitsError(f"MNIST test files in {folder} have unexpected shapes {x.shape}, {y.shape}")
+    return x, y
 
 
 def load_mnist(data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> MNIST:

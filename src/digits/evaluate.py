@@ -68,11 +68,12 @@ def format_report(metrics: dict[str, Any]) -> str:
         f"accuracy {metrics['accuracy'] * 100:.2f}%  ({metrics['errors']} errors in {metrics['n']} images)"
         f"  loss {metrics['loss']:.4f}",
         "",
-        "digit  precision  recall     f1  support",
+        f"{'digit':>5}  {'precision':>10}  {'recall':>7}  {'f1':>7}  {'support':>7}",
     ]
+    # Each percentage is right-aligned in a column wide enough for 100.00%, so nothing shifts.
     for d, m in metrics["per_class"].items():
         lines.append(
-            f"{d:>5}  {m['precision'] * 100:8.2f}%  {m['recall'] * 100:5.2f}%  {m['f1'] * 100:5.2f}%  {m['support']:>7}"
+            f"{d:>5}  {m['precision'] * 100:9.2f}%  {m['recall'] * 100:6.2f}%  {m['f1'] * 100:6.2f}%  {m['support']:>7}"
         )
     return "\n".join(lines)
 

@@ -36,6 +36,27 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def check_can_create(path: str | os.PathLike[str]) -> Path:
+    """Refuse, in one line, a folder that could not be made or written, without making it.
+
+    Verbs check their output folder with this before the slow work and create it only when
+    they write into it, so a run that fails on the way leaves no empty folder behind.
+    """
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise DigitsError(f"cannot create folder {p}: a file of that name exists")
+        if not os.access(p, os.W_OK):
+            raise DigitsError(f"folder {p} is not writable")
+        return p
+    parent = next((q for q in p.parents if q.exists()), Path("."))
+    if not parent.is_dir():
+        raise DigitsError(f"cannot create folder {p}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DigitsError(f"cannot create folder {p}: {parent} is not writable")
+    return p
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; on success rename it onto ``dest``.

@@ -25,6 +25,15 @@ from digits.errors import DigitsError
 #: about half of the time; on a scribble that is not a digit it is usually below it.
 UNSURE_BELOW = 0.6
 
+#: Every probability a result reports (``probability``, ``top_k``, ``probabilities``, in Python and
+#: in the JSON of the CLI and the server) is rounded to this many decimals: finer digits are noise.
+PROBABILITY_DECIMALS = 6
+
+
+def rounded(p: float) -> float:
+    """A probability as results report it: a Python float rounded to :data:`PROBABILITY_DECIMALS`."""
+    return round(float(p), PROBABILITY_DECIMALS)
+
 
 class Engine(Protocol):
     """Runs a model: float32 N×28×28×1 in [0, 1] -> float32 N×10 probabilities."""
@@ -287,12 +296,19 @@ def as_batch(images: np.ndarray) -> np.ndarray:
 
 
 class Predictor:
-    """Load a model once; classify MNIST-like 28×28 images in batches."""
+    """Load a model once; classify MNIST-like 28×28 images in batches.
+
+    Every problem a caller can fix (a missing or bad model file, an unreadable image, a blank
+    page) raises :class:`digits.errors.DigitsError` with a one-line message; anything else is a bug.
+    """
 
     def __init__(self, model: str | os.PathLike[str] | None = None, batch_size: int = 512) -> None:
         self.path = resolve_model_path(model)
         self.engine = load_engine(self.path)
         self.batch_size = batch_size
+
+    def __repr__(self) -> str:
+        return f"Predictor({os.fspath(self.path)!r}, engine={self.engine_name!r}, batch_size={self.batch_size})"
 
     @property
     def engine_name(self) -> str:
@@ -317,9 +333,9 @@ class Predictor:
         best = int(order[0])
         return Prediction(
             digit=best,
-            probability=float(probs[best]),
-            probabilities=[round(float(p), 6) for p in probs],
-            top_k=[{"digit": int(d), "probability": float(probs[d])} for d in order[: max(1, top_k)]],
+            probability=rounded(probs[best]),
+            probabilities=[rounded(p) for p in probs],
+            top_k=[{"digit": int(d), "probability": rounded(probs[d])} for d in order[: max(1, top_k)]],
             unsure=bool(probs[best] < UNSURE_BELOW),
         )
 
@@ -329,17 +345,23 @@ class Predictor:
         """Classify one image of one digit (a path, file bytes, Pillow image or array of any size).
 
         The image is prepared the way MNIST was (:func:`digits.preprocess.to_mnist`); a blank
-        image raises ``DigitsError("no ink found ...")`` rather than getting a digit.
+        image raises ``DigitsError("photo.png: no ink found ...")`` rather than getting a digit.
+        For a path, the message starts with the file's name.
         """
         from digits.preprocess import image_to_mnist
 
-        return self.predict(image_to_mnist(image)[None], top_k)[0]
+        with named(image):
+            x = image_to_mnist(image)
+        return self.predict(x[None], top_k)[0]
 
     def predict_files(
         self, sources: Sequence[ImageSource], top_k: int = 3, workers: int | None = None
     ) -> list[ImageResult]:
         """Classify many images of one digit each; a bad one gets an ``error`` and the rest go on.
 
+        Returns one :class:`ImageResult` per source, in order: ``.source`` (the path as given, or
+        ``<bytes>``/``<ndarray>``/... for other sources), then either ``.prediction`` and ``.image``
+        (the 28×28 the model saw) or ``.error`` (the one-line reason, without the file name).
         Decoding and preprocessing run in ``workers`` threads (default: one per CPU, at most 4),
         then the model classifies the whole lot in batches.
         """
@@ -380,6 +402,17 @@ if TYPE_CHECKING:
 ImageSource = Union[str, os.PathLike, bytes, "PILImage", np.ndarray]
 
 
+@contextlib.contextmanager
+def named(source: ImageSource) -> Iterator[None]:
+    """Put a path's name in front of a ``DigitsError`` raised while reading it (``photo.png: no such file``)."""
+    try:
+        yield
+    except DigitsError as e:
+        if isinstance(source, str | os.PathLike):
+            raise DigitsError(f"{os.fspath(source)}: {e}") from None
+        raise
+
+
 def _source_name(source: ImageSource) -> str:
     if isinstance(source, str | os.PathLike):
         return os.fspath(source)
@@ -388,7 +421,10 @@ def _source_name(source: ImageSource) -> str:
 
 @dataclass
 class ImageResult:
-    """One file's outcome in a batch: its prediction (and the 28×28 the model saw), or why it failed."""
+    """One file's outcome in a batch: its prediction (and the 28×28 the model saw), or why it failed.
+
+    ``source`` names the input: the path as given, or ``<bytes>``, ``<ndarray>``, ... for in-memory images.
+    """
 
     source: str
     prediction: Prediction | None = None

@@ -25,7 +25,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digits.errors import DigitsError
-from digits.inference import ImageSource, Predictor
+from digits.inference import ImageSource, Predictor, named
 from digits.localize import Localizer
 from digits.preprocess import as_gray_array, ink_map, load_image, working_copy
 from digits.segment import NumberReading, read_ink
@@ -73,8 +73,13 @@ class Reader:
     def read(self, image: ImageSource, top_k: int = 3) -> NumberReading:
         """Read the handwritten number in ``image`` (a path, bytes, Pillow image or array).
 
-        Raises ``DigitsError("no ink found ...")`` when the image holds no handwritten digits.
+        Raises ``DigitsError("no ink found ...")`` when the image holds no handwritten digits; for a path,
+        the error message starts with the file's name.
         """
+        with named(image):
+            return self._read(image, top_k)
+
+    def _read(self, image: ImageSource, top_k: int) -> NumberReading:
         probability, scale, size = self.ink(image)
         strong = int((probability >= INK_THRESHOLD).sum())
         if strong < max(12, MIN_INK_FRACTION * probability.size):

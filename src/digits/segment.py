@@ -156,7 +156,7 @@ class NumberReading:
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "probability": self.probability,
+            "probability": round(self.probability, 6),  # digits.inference.PROBABILITY_DECIMALS
             "unsure": self.unsure,
             "digits": [d.to_dict() for d in self.digits],
             "rows": [r.to_dict() for r in self.rows],

@@ -462,6 +462,28 @@ def _compile(model: Any, preset: Preset, steps_per_epoch: int) -> None:
     )
 
 
+@dataclass
+class TrainData:
+    """The images one run trains and validates on, and the pipelines that feed them to Keras."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    steps_per_epoch: int
+    train_ds: Any  # tf.data.Dataset of augmented, shuffled batches
+    val_ds: Any  # tf.data.Dataset, or None without a validation split
+
+
+@dataclass
+class Built:
+    """The compiled network that trains, and its float32 twin that is saved."""
+
+    model: Any
+    clean: Any  # uncompiled, float32: ``model.keras`` is written from it, so no optimizer state is saved
+    bf16: bool
+
+
 def train(
     options: TrainOptions, run_dir: str | os.PathLike[str] | None = None, verbose: int | None = None
 ) -> TrainResult:
@@ -469,20 +491,13 @@ def train(
 
     ``run_dir`` names an existing run to resume (its ``options.json`` wins over
     ``options``); otherwise a new folder is made under ``options.out`` or ``runs/``.
+    The steps, each its own function: :func:`prepare_data`, :func:`build`, :func:`fit`, :func:`report`.
     """
     started = time.time()
     resumed = run_dir is not None
     if resumed:
         run_path = Path(run_dir)
-        saved = run_path / "options.json"
-        if not saved.is_file():
-            raise DigitsError(f"{run_path} is not a run folder (no options.json)")
-        try:
-            options = TrainOptions(**json.loads(saved.read_text()))
-        except (ValueError, TypeError) as e:
-            raise DigitsError(f"{saved}: unreadable options ({e})") from None
-        if (run_path / "metrics.json").exists():
-            raise DigitsError(f"{run_path} already finished (metrics.json exists); nothing to resume")
+        options = resume_options(run_path)
     preset = options.resolved()
     if options.ensemble > 1:
         return _train_ensemble(options, run_path if resumed else None, verbose)
@@ -490,40 +505,92 @@ def train(
     from digits import data
 
     mnist = data.load_mnist(options.data_dir)
-
     if not resumed:
-        run_path = ensure_dir(options.out) if options.out else next_run_dir()
-        if options.out and (run_path / "metrics.json").exists():
-            raise DigitsError(f"{run_path} already holds a finished run; choose another --out")
-        write_json(run_path / "options.json", asdict(options))
+        run_path = start_run_folder(options)
 
     import keras
 
-    from digits.evaluate import compute_metrics, predict_proba
-    from digits.model import build_model
+    state = load_state(run_path, resumed)
+    # A resumed run reseeds by the epochs already done, so the remaining epochs see fresh
+    # shuffles and augmentations instead of replaying the first epochs' ones.
+    seed = options.seed + 1000 * len(state["history"])
+    keras.utils.set_random_seed(seed)
+    prepared = prepare_data(mnist, preset, seed, options.limit)
+    built = build(preset, prepared.steps_per_epoch)
+    test_curve = os.environ.get("DIGITS_BENCH_TEST_CURVE")
+    train_seconds = fit(
+        built,
+        prepared,
+        preset,
+        run_path,
+        state,
+        verbose=verbose,
+        announce=announcement(options, preset, built.model.count_params(), prepared, run_path),
+        test_curve=(mnist.x_test, mnist.y_test, Path(test_curve)) if test_curve else None,
+    )
+    metrics = report(run_path, options, preset, built, prepared, state, mnist, train_seconds, started)
+    return TrainResult(run_path, run_path / "model.keras", metrics)
 
+
+def resume_options(run_path: Path) -> TrainOptions:
+    """The options saved in an unfinished run folder, or a one-line reason it cannot be resumed."""
+    saved = run_path / "options.json"
+    if not saved.is_file():
+        raise DigitsError(f"{run_path} is not a run folder (no options.json)")
+    try:
+        options = TrainOptions(**json.loads(saved.read_text()))
+    except (ValueError, TypeError) as e:
+        raise DigitsError(f"{saved}: unreadable options ({e})") from None
+    if (run_path / "metrics.json").exists():
+        raise DigitsError(f"{run_path} already finished (metrics.json exists); nothing to resume")
+    return options
+
+
+def start_run_folder(options: TrainOptions) -> Path:
+    """Make the run folder (``--out`` or the next ``runs/train-N``) and write ``options.json`` into it."""
+    run_path = ensure_dir(options.out) if options.out else next_run_dir()
+    if options.out and (run_path / "metrics.json").exists():
+        raise DigitsError(f"{run_path} already holds a finished run; choose another --out")
+    write_json(run_path / "options.json", asdict(options))
+    return run_path
+
+
+def load_state(run_path: Path, resumed: bool) -> dict[str, Any]:
+    """The epochs recorded so far (``state.json``); a resume is counted at once, even if it is killed too."""
     state_file = run_path / "state.json"
     state: dict[str, Any] = {"history": [], "best_epoch": None, "best_val_accuracy": 0.0, "resumes": 0}
     if resumed and state_file.is_file():
         state = json.loads(state_file.read_text())
     if resumed:
         state["resumes"] = state.get("resumes", 0) + 1
-        write_json(state_file, state)  # counted even if this attempt is killed too
-    # A resumed run reseeds by the epochs already done, so the remaining epochs see fresh
-    # shuffles and augmentations instead of replaying the first epochs' ones.
-    seed = options.seed + 1000 * len(state["history"])
-    keras.utils.set_random_seed(seed)
+        write_json(state_file, state)
+    return state
+
+
+def prepare_data(mnist: Any, preset: Preset, seed: int, limit: int | None = None) -> TrainData:
+    """Step 1: the fixed validation split, the optional ``--limit``, and the two ``tf.data`` pipelines."""
+    from digits import data
+
     x_train, y_train, x_val, y_val = data.split_validation(mnist.x_train, mnist.y_train, preset.val_size)
-    if options.limit is not None:
-        x_train, y_train = x_train[: options.limit], y_train[: options.limit]
+    if limit is not None:
+        x_train, y_train = x_train[:limit], y_train[:limit]
     steps = math.ceil(len(x_train) / preset.batch_size)
     train_ds = make_dataset(x_train, y_train, preset.batch_size, shuffle_seed=seed, augment=preset.augment)
     val_ds = make_dataset(x_val, y_val, 1024) if len(x_val) else None
+    return TrainData(x_train, y_train, x_val, y_val, steps, train_ds, val_ds)
 
-    # The saved model is a fresh, uncompiled twin (so no optimizer state is saved with it;
-    # keras.models.clone_model would compile it) that computes in float32 whatever
-    # precision trained it.
-    # The preset, not a global policy the caller may have set, decides the precision.
+
+def build(preset: Preset, steps_per_epoch: int) -> Built:
+    """Step 2: the network, compiled with the preset's optimizer and schedule, and its float32 twin.
+
+    The saved model is a fresh, uncompiled twin (so no optimizer state is saved with it;
+    ``keras.models.clone_model`` would compile it) that computes in float32 whatever precision
+    trained it. The preset, not a global policy the caller may have set, decides the precision.
+    """
+    import keras
+
+    from digits.model import build_model
+
     bf16 = preset.bf16 and native_bf16()
     policy = keras.mixed_precision.global_policy()
     try:
@@ -533,15 +600,45 @@ def train(
         model = build_model(preset.arch)
     finally:
         keras.mixed_precision.set_global_policy(policy)
-    _compile(model, preset, steps)
+    _compile(model, preset, steps_per_epoch)
+    return Built(model, clean, bf16)
+
+
+def announcement(options: TrainOptions, preset: Preset, params: int, prepared: TrainData, run_path: Path) -> str:
+    """The line printed as training starts: what is trained, on how much, and where it goes."""
+    return (
+        f"training preset {options.preset!r} ({preset.arch}, {params:,} parameters) for "
+        f"{_count(preset.epochs, 'epoch')} on {len(prepared.x_train):,} images, "
+        f"validating on {len(prepared.x_val):,}; run folder {run_path}"
+    )
+
+
+def fit(
+    built: Built,
+    prepared: TrainData,
+    preset: Preset,
+    run_path: Path,
+    state: dict[str, Any],
+    *,
+    verbose: int | None = None,
+    announce: str | None = None,
+    test_curve: tuple[np.ndarray, np.ndarray, Path] | None = None,
+) -> float:
+    """Step 3: train with the callbacks that keep the run folder current; return the training seconds.
+
+    The best-on-validation epoch is saved to ``model.keras`` as it happens and a resume
+    checkpoint to ``backup/``; Ctrl-C keeps the best checkpoint and says how to resume.
+    """
+    import keras
+
     model_path = run_path / "model.keras"
 
     def save_model(m: Any) -> None:
         from digits.fsutil import atomic_path
 
-        clean.set_weights(m.get_weights())
+        built.clean.set_weights(m.get_weights())
         with atomic_path(model_path) as tmp:
-            clean.save(tmp)
+            built.clean.save(tmp)
 
     # The recorder runs first so that a kill between the two callbacks only means the
     # epoch is trained again on resume, never a checkpoint ahead of the history.
@@ -552,21 +649,18 @@ def train(
             str(run_path / "backup"), save_freq="epoch", delete_checkpoint=True, double_checkpoint=True
         ),
     ]
-    if os.environ.get("DIGITS_BENCH_TEST_CURVE"):
-        callbacks.append(_make_test_curve(mnist.x_test, mnist.y_test, Path(os.environ["DIGITS_BENCH_TEST_CURVE"])))
+    if test_curve is not None:
+        callbacks.append(_make_test_curve(*test_curve))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    print(
-        f"training preset {options.preset!r} ({preset.arch}, {model.count_params():,} parameters) for "
-        f"{preset.epochs} epochs on {len(x_train):,} images, validating on {len(x_val):,}; run folder {run_path}",
-        flush=True,
-    )
+    if announce:
+        print(announce, flush=True)
     fit_start = time.time()
     try:
-        model.fit(
-            train_ds,
+        built.model.fit(
+            prepared.train_ds,
             epochs=preset.epochs,
-            validation_data=val_ds,
+            validation_data=prepared.val_ds,
             callbacks=callbacks,
             verbose=verbose,
             shuffle=False,  # the pipeline shuffles
@@ -580,17 +674,34 @@ def train(
         raise KeyboardInterrupt(
             f"training interrupted; {where}; continue with: digits train --resume {run_path}"
         ) from None
-    train_seconds = time.time() - fit_start
+    return time.time() - fit_start
 
-    best = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-    probs = predict_proba(best, mnist.x_test)
-    test = compute_metrics(mnist.y_test, probs)
+
+def report(
+    run_path: Path,
+    options: TrainOptions,
+    preset: Preset,
+    built: Built,
+    prepared: TrainData,
+    state: dict[str, Any],
+    mnist: Any,
+    train_seconds: float,
+    started: float,
+) -> dict[str, Any]:
+    """Step 4: score the kept checkpoint once on the test set and write ``metrics.json``."""
+    import keras
+
+    from digits.evaluate import compute_metrics, predict_proba
+
+    best = keras.saving.load_model(run_path / "model.keras", compile=False, safe_mode=True)
+    test = compute_metrics(mnist.y_test, predict_proba(best, mnist.x_test))
+    n_val = len(prepared.x_val)
     metrics: dict[str, Any] = {
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
         "test_errors": test["errors"],
         "per_class_accuracy": {d: m["recall"] for d, m in test["per_class"].items()},
-        "val_accuracy": state["best_val_accuracy"] if len(x_val) else None,
+        "val_accuracy": state["best_val_accuracy"] if n_val else None,
         "best_epoch": state["best_epoch"],
         "epochs": preset.epochs,
         "train_seconds": round(train_seconds, 2),
@@ -598,11 +709,11 @@ def train(
         "seed": options.seed,
         "preset": options.preset,
         "arch": preset.arch,
-        "params": int(model.count_params()),
+        "params": int(built.model.count_params()),
         "batch_size": preset.batch_size,
-        "precision": "mixed_bfloat16" if bf16 else "float32",
-        "train_images": len(x_train),
-        "val_images": len(x_val),
+        "precision": "mixed_bfloat16" if built.bf16 else "float32",
+        "train_images": len(prepared.x_train),
+        "val_images": n_val,
         "resumed": state["resumes"] > 0,
         "resumes": state["resumes"],
         "recipe": asdict(preset),
@@ -610,8 +721,8 @@ def train(
         "command": _command_line(),
     }
     write_json(run_path / "metrics.json", metrics)
-    state_file.unlink(missing_ok=True)
-    return TrainResult(run_path, model_path, metrics)
+    (run_path / "state.json").unlink(missing_ok=True)
+    return metrics
 
 
 def _train_ensemble(options: TrainOptions, run_path: Path | None, verbose: int | None) -> TrainResult:
@@ -677,6 +788,11 @@ def _train_ensemble(options: TrainOptions, run_path: Path | None, verbose: int |
     }
     write_json(run_path / "metrics.json", metrics)
     return TrainResult(run_path, model_path, metrics)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _command_line() -> str | None:

@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -145,7 +146,7 @@ async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[byt
 
 
 async def read_upload(request: Request, limit: int = MAX_UPLOAD_BYTES) -> bytes:
-    """The uploaded image's bytes: a multipart field (``file``, or the only file) or the whole raw body.
+    """The uploaded image's bytes: the multipart field ``file`` (no other name) or the whole raw body.
 
     A declared ``Content-Length`` over the limit is refused before any of the body is read; a
     chunked body is counted as it arrives and refused as soon as it passes the limit.
@@ -166,12 +167,12 @@ async def read_upload(request: Request, limit: int = MAX_UPLOAD_BYTES) -> bytes:
         except MultiPartException as e:
             raise HTTPException(400, f"bad multipart upload: {e.message}") from None
         try:
-            uploads = [v for v in form.values() if isinstance(v, UploadFile)]
             field = form.get("file")
-            chosen = field if isinstance(field, UploadFile) else (uploads[0] if uploads else None)
-            if chosen is None:
-                raise HTTPException(400, "the multipart upload has no file: send the image as the field 'file'")
-            data = await chosen.read()
+            if not isinstance(field, UploadFile):
+                others = [k for k, v in form.multi_items() if isinstance(v, UploadFile)]
+                found = f" (it has {', '.join(repr(k) for k in others)})" if others else ""
+                raise HTTPException(400, f"the multipart upload has no field 'file'{found}: send the image as 'file'")
+            data = await field.read()
         finally:
             await form.close()
     else:
@@ -323,6 +324,7 @@ def create_app(
     )
     app.state.predictor = predictor
     app.add_middleware(RequestLog)
+    _add_one_line_errors(app)
 
     async def off_loop(request: Request, job: Callable[[], T]) -> T:
         """Run ``job`` in a worker thread; input problems become 400, a bug becomes a logged 500."""
@@ -431,6 +433,34 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_offline_docs(app)
     return app
+
+
+def _validation_line(error: RequestValidationError) -> str:
+    """FastAPI's list of validation problems as one line, e.g. ``top_k: Input should be a valid integer``."""
+    parts = []
+    for item in error.errors():
+        where = [str(x) for x in item.get("loc", ()) if x not in ("query", "path", "body", "header")]
+        given = f" (got {item['input']!r})" if isinstance(item.get("input"), str | int | float) else ""
+        parts.append(f"{'.'.join(where) or 'request'}: {item.get('msg', 'invalid')}{given}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _add_one_line_errors(app: FastAPI) -> None:
+    """Every error is ``{"detail": "one line"}``, and its log line says why."""
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        detail = _validation_line(error)
+        request.state.log_note = f"rejected: {detail}"
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Any:
+        if error.status_code >= 400 and not getattr(request.state, "log_note", None):
+            request.state.log_note = f"rejected: {error.detail}"
+        return await http_exception_handler(request, error)
 
 
 def _add_offline_docs(app: FastAPI) -> None:

@@ -1,6 +1,6 @@
 """Would a differently made member help an ensemble? Measured on the validation split only.
 
-    python bench/diverse_member.py --data-dir ../shared/data/mnist --member strided RUN/member-*/model.keras
+    python bench/experiments/diverse_member.py --data-dir ../shared/data/mnist --member strided RUN/member-*/model.keras
 
 Trains one candidate member with the `default` recipe (12 epochs, its augmentation), or with
 `best`'s (``--recipe best``: 20 epochs; ``medium``, ``elastic`` and ``deskew`` then use its

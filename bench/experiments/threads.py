@@ -1,6 +1,6 @@
 """TensorFlow thread settings against training speed, each in a fresh process.
 
-    python bench/threads.py --data-dir ../shared/data/mnist --preset fast
+    python bench/experiments/threads.py --data-dir ../shared/data/mnist --preset fast
 
 Thread pools can only be sized before TensorFlow starts, so every setting runs in its own
 process: it builds the preset's network and pipeline exactly as `digits train` does, trains

@@ -1,6 +1,6 @@
 """Does stochastic weight averaging (SWA) help trained members? Measured on the validation split only.
 
-    python bench/swa.py --data-dir ../shared/data/mnist --out /tmp/swa RUN/member-{1..5}/model.keras
+    python bench/experiments/swa.py --data-dir ../shared/data/mnist --out /tmp/swa RUN/member-{1..5}/model.keras
 
 SWA (Izmailov et al., 2018) keeps training a finished network at a constant learning rate,
 so that it wanders around the bottom of the loss valley, and averages the weights it visits;

@@ -1,6 +1,6 @@
 """Training throughput (images/s) of each architecture: float32, XLA `jit_compile`, bfloat16.
 
-    python bench/throughput.py [--images 25600] [--batch-size 128] [--archs reference,small]
+    python bench/experiments/throughput.py [--images 25600] [--batch-size 128] [--archs reference,small]
 
 One of the levers the training presets were chosen with: it measures raw speed on random
 data (accuracy is not the point here), after one warm-up pass. "bf16" is Keras' mixed

@@ -1,6 +1,6 @@
 """Ensemble levers on the validation split: members alone, averaged, and with test-time augmentation.
 
-    python bench/ensemble_val.py --data-dir ../shared/data/mnist RUN/member-1/model.keras RUN/member-2/model.keras ...
+    python bench/experiments/ensemble_val.py --data-dir ../shared/data/mnist RUN/member-{1..5}/model.keras
 
 Counts errors on the fixed 5,000-image validation split that every run holds out (never the
 test set), for each model, for their average, and for test-time augmentation (TTA): each image

@@ -1,6 +1,6 @@
 """How the `fast` recipe was chosen: validation accuracy against training seconds, never the test set.
 
-    python bench/fast_recipes.py --data-dir ../shared/data/mnist --seeds 0,1,2,3,4
+    python bench/experiments/fast_recipes.py --data-dir ../shared/data/mnist --seeds 0,1,2,3,4
 
 Trains each variant below with each seed, in this one process, on the same 55,000/5,000 split
 that `digits train` uses, and prints the validation accuracy after every epoch with the

@@ -1,6 +1,6 @@
 """Why the training pipeline turns tf.data's autotuner off: epoch times with and without it.
 
-    python bench/epoch_stalls.py --data-dir ../shared/data/mnist [--archs small,reference] [--epochs 5]
+    python bench/experiments/epoch_stalls.py --data-dir ../shared/data/mnist [--archs small,reference] [--epochs 5]
 
 With autotuning on, tearing down a ``tf.data`` iterator waits for the autotuner's background
 thread, which sleeps in ever-longer intervals. Keras makes a new iterator every epoch, so
