@@ -10,6 +10,7 @@ from PIL import Image
 
 from digits.errors import DigitsError
 from digits.inference import PROBABILITY_DECIMALS, ImageResult, Predictor
+from digits.reading import Reader
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +23,16 @@ def test_repr_names_the_model_and_engine(predictor: Predictor) -> None:
     assert text.startswith("Predictor(") and "model.onnx" in text and "engine='onnxruntime'" in text
 
 
-@pytest.mark.parametrize("method", ["predict_image", "read_number"])
+@pytest.mark.parametrize("method", ["predict_image", "read"])
 def test_an_unreadable_path_is_named_in_the_error(predictor: Predictor, tmp_path, method: str) -> None:
+    call = predictor.predict_image if method == "predict_image" else Reader(predictor).read
     missing = tmp_path / "nosuch.png"
     with pytest.raises(DigitsError, match=r"nosuch\.png: no such file"):
-        getattr(predictor, method)(str(missing))
+        call(str(missing))
     blank = tmp_path / "blank.png"
     Image.new("L", (64, 64), 255).save(blank)
     with pytest.raises(DigitsError, match=r"blank\.png: no ink found"):
-        getattr(predictor, method)(blank)
+        call(blank)
 
 
 def test_in_memory_images_keep_the_bare_reason(predictor: Predictor) -> None:
