@@ -297,6 +297,32 @@ def test_hidden_tab_and_leaving_the_mode_stop_it(camera_browser, server) -> None
         pg.context.close()
 
 
+def test_phone_sized_camera_page(camera_browser, server, tmp_path: Path) -> None:  # noqa: F811
+    """On a phone-sized touch screen the camera view fits the width, reads the number, and says what settled means."""
+    pg = open_page(
+        camera_browser,
+        server["url"] + "/",
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    try:
+        pg.tap("#mode-camera")
+        pg.locator("#cam-result[data-state='settled']").wait_for(timeout=READ_MS)
+        assert pg.locator("#cam-number").inner_text().strip() == TEXT
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 390
+        box = pg.locator("#cam").bounding_box()
+        assert box["width"] >= 300 and abs(box["width"] / box["height"] - WIDTH / HEIGHT) < 0.05
+        assert pg.locator("#cam-rule").is_visible() and "settled" in pg.locator("#cam-rule").inner_text()
+        pg.tap("#cam-freeze")
+        assert pg.locator("#cam").get_attribute("data-state") == "frozen"
+        pg.screenshot(path=str(tmp_path / "camera-phone.png"), full_page=True)
+        assert not pg.problems, pg.problems
+    finally:
+        pg.context.close()
+
+
 # ---------------------------------------------------------------------------------------
 # No camera to use: a clear message
 

@@ -170,7 +170,7 @@
     video.hidden = false;
     freezeButton.disabled = true;
     downloadButton.hidden = true;
-    $("cam-freeze-label").textContent = "Freeze";
+    freezeLooks(false);
     $("cam-number").textContent = "–";
     $("cam-chips").replaceChildren();
     $("cam-speed").textContent = "";
@@ -385,6 +385,14 @@
 
   // ----------------------------------------------------------------------------- freeze, resume, download
 
+  // The one button is Freeze while live and Resume while frozen.
+  function freezeLooks(isFrozen) {
+    $("cam-freeze-label").textContent = isFrozen ? "Resume" : "Freeze";
+    $("cam-icon-freeze").hidden = isFrozen;
+    $("cam-icon-resume").hidden = !isFrozen;
+    freezeButton.title = isFrozen ? "Go back to the live picture (Space)" : "Keep this frame and its reading (Space)";
+  }
+
   function freeze() {
     if (!stream || frozen || !answer) return;
     frozen = true;
@@ -397,8 +405,7 @@
     video.hidden = true;
     video.pause();
     setCamState("frozen");
-    $("cam-freeze-label").textContent = "Resume";
-    freezeButton.title = "Go back to the live picture (Space)";
+    freezeLooks(true);
     downloadButton.hidden = false;
     $("cam-label").textContent = `Frozen · ${$("cam-label").textContent}`;
     drawOverlay();
@@ -411,8 +418,7 @@
     video.hidden = false;
     video.play().catch(() => {});
     setCamState("live");
-    $("cam-freeze-label").textContent = "Freeze";
-    freezeButton.title = "Keep this frame and its reading (Space)";
+    freezeLooks(false);
     downloadButton.hidden = true;
     streak = { text: null, n: 0 }; // settled again only on fresh frames
     $("cam-label").textContent = "Looking…";
