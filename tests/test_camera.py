@@ -174,11 +174,12 @@ def test_camera_reads_the_number(camera_browser, server, tmp_path: Path) -> None
         assert sent.format == "JPEG" and sent.size == (640, round(640 * HEIGHT / WIDTH))
         assert pg.reads[0].headers["content-type"] == "image/jpeg"
         assert pg.most_in_flight == 1
-        # A few frames a second, not a flood: the page asks at most 4 times a second.
+        # It keeps sending, but not a flood: the page asks at most 4 times a second (how many fewer
+        # depends on the machine's speed and load, which bench/camera.py measures).
         n0, t0 = len(pg.reads), time.monotonic()
-        pg.wait_for_timeout(2000)
+        pg.wait_for_timeout(3000)
         rate = (len(pg.reads) - n0) / (time.monotonic() - t0)
-        assert 0.5 <= rate <= 4.5, rate
+        assert len(pg.reads) > n0 and rate <= 4.4, rate
         assert "frames/s" in pg.locator("#cam-speed").inner_text()
         # The boxes are drawn over the video: the overlay has the box colour in it.
         painted = pg.evaluate(
@@ -210,6 +211,7 @@ def test_freeze_download_and_resume(camera_browser, server, tmp_path: Path) -> N
         assert pg.locator("#cam").get_attribute("data-state") == "frozen"
         assert pg.locator("#cam-still").is_visible() and not pg.locator("#cam-video").is_visible()
         assert pg.locator("#cam-freeze-label").inner_text() == "Resume"
+        assert pg.locator("#cam-icon-resume").is_visible() and not pg.locator("#cam-icon-freeze").is_visible()
         assert pg.locator("#cam-number").inner_text().strip() == TEXT
         pg.wait_for_timeout(400)  # an answer that was in flight lands (and is dropped)
         sent = len(pg.reads)
@@ -321,6 +323,69 @@ def test_phone_sized_camera_page(camera_browser, server, tmp_path: Path) -> None
         assert not pg.problems, pg.problems
     finally:
         pg.context.close()
+
+
+def read_over_http(url: str, frame: Image.Image) -> dict:
+    """What the server reads in ``frame`` sent as the page sends it (640 px, JPEG)."""
+    small = frame.resize((640, round(640 * frame.height / frame.width)), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=85)
+    request = urllib.request.Request(
+        url + "/api/read", data=buffer.getvalue(), headers={"Content-Type": "image/jpeg"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=60) as r:
+        return json.load(r)
+
+
+def test_unsure_reading_never_settles(playwright, server, mnist, tmp_path: Path) -> None:  # noqa: F811
+    """A number with a hard-to-read real digit in it: the page shows the reading as unsure and never as settled.
+
+    The hard digit is one of the MNIST test digits the packaged model is least sure of, chosen so
+    that the server reads every filmed frame as unsure (so the test follows the reader as it changes).
+    """
+    from digits.inference import Predictor
+
+    top = Predictor(None).probabilities(mnist.x_test[:3000].astype(np.float32) / 255.0).max(axis=1)
+    three, one = (int(np.flatnonzero(mnist.y_test == d)[0]) for d in (3, 1))
+    chosen = None
+    for hard in np.argsort(top)[:12]:
+        text = f"3{int(mnist.y_test[hard])}1"
+        film = film_number(mnist.x_test, mnist.y_test, text, frames=6, seed=7, indices=[three, int(hard), one])
+        if all(read_over_http(server["url"], f)["unsure"] for f in film.frames):
+            chosen = film
+            break
+    assert chosen is not None, "no hard test digit reads as unsure in every frame"
+    video = write_y4m(chosen.frames, tmp_path / "unsure.y4m")
+    b = launch(
+        playwright,
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+        "--use-fake-ui-for-media-stream",
+    )
+    try:
+        pg = open_page(b, server["url"] + "/")
+        pg.evaluate(
+            """() => {
+              window.camStates = [];
+              const card = document.getElementById('cam-result');
+              new MutationObserver(() => window.camStates.push(card.dataset.state))
+                .observe(card, {attributes: true, attributeFilter: ['data-state']});
+            }"""
+        )
+        pg.click("#mode-camera")
+        wait_reads(pg, 8)
+        states = pg.evaluate("() => window.camStates")
+        assert "unsure" in states and "settled" not in states, states
+        assert card_state(pg) == "unsure"
+        assert pg.locator("#cam-label").inner_text() == "Unsure"
+        assert "unsure" in pg.locator("#cam-detail").inner_text()
+        assert pg.locator("#cam-chips .chip.unsure").count() >= 1
+        assert pg.locator("#cam-number span.unsure").count() == pg.locator("#cam-chips .chip.unsure").count()
+        assert pg.locator("#cam-number").inner_text().strip() == pg.locator("#cam-result").get_attribute("data-text")
+        pg.screenshot(path=str(tmp_path / "camera-unsure.png"))
+        assert not pg.problems, pg.problems
+    finally:
+        b.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -545,7 +610,7 @@ def test_screenshot_for_the_docs(camera_browser, server, tmp_path: Path) -> None
         pg.screenshot(path=str(shot))
         assert Image.open(shot).size == (1000, 560)
         if os.environ.get("DIGITS_WRITE_DOCS") == "1":
-            small = Image.open(shot).convert("RGB").quantize(colors=128)
+            small = Image.open(shot).convert("RGB").quantize(colors=64)
             target = REPO / "docs" / "camera-screenshot.png"
             part = target.with_name(target.name + ".part")
             small.save(part, format="PNG", optimize=True)

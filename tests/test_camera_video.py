@@ -43,11 +43,21 @@ def number_indices(labels: np.ndarray, text: str, start: int = 0) -> list[int]:
 
 
 def film_number(
-    images: np.ndarray, labels: np.ndarray, text: str, *, frames: int = 10, seed: int = 0, start: int = 0
+    images: np.ndarray,
+    labels: np.ndarray,
+    text: str,
+    *,
+    frames: int = 10,
+    seed: int = 0,
+    start: int = 0,
+    indices: list[int] | None = None,
 ) -> Film:
-    """``frames`` camera frames (``WIDTH``×``HEIGHT`` RGB) of the number ``text`` written with real test digits."""
+    """``frames`` camera frames (``WIDTH``×``HEIGHT`` RGB) of the number ``text`` written with real test digits.
+
+    ``indices`` picks the test images to write it with; by default the first of each digit from ``start`` on.
+    """
     rng = np.random.default_rng(seed)
-    idx = number_indices(labels, text, start)
+    idx = indices if indices is not None else number_indices(labels, text, start)
     style = Style.draw(rng, invert_rate=0.0)  # dark ink on paper, as people write
     style.jpeg_quality = None
     style.noise = 0.0  # noise is added per frame below

@@ -305,7 +305,7 @@
     const settled = streak.n >= SETTLE_N && !got.unsure && unsure === 0;
     card.dataset.state = settled ? "settled" : got.unsure || unsure ? "unsure" : "reading";
     card.dataset.text = got.text;
-    $("cam-number").textContent = got.text;
+    showText(got.text, digits);
     const overall = typeof got.probability === "number" ? ` · ${percent(got.probability)} sure overall` : "";
     if (settled) {
       $("cam-label").textContent = "Settled";
@@ -331,6 +331,25 @@
       }),
     );
     drawOverlay();
+  }
+
+  // The number in large type, its unsure digits marked (the text may hold separators between digits).
+  function showText(text, digits) {
+    const chars = [...text];
+    if (chars.filter((c) => c >= "0" && c <= "9").length !== digits.length) {
+      $("cam-number").textContent = text;
+      return;
+    }
+    let k = 0;
+    $("cam-number").replaceChildren(
+      ...chars.map((c) => {
+        if (c < "0" || c > "9") return document.createTextNode(c);
+        const span = document.createElement("span");
+        span.textContent = c;
+        if (digits[k++].unsure) span.className = "unsure";
+        return span;
+      }),
+    );
   }
 
   // Boxes and digits over a picture of the frame: `map` turns frame pixels into canvas pixels.
@@ -388,8 +407,8 @@
   // The one button is Freeze while live and Resume while frozen.
   function freezeLooks(isFrozen) {
     $("cam-freeze-label").textContent = isFrozen ? "Resume" : "Freeze";
-    $("cam-icon-freeze").hidden = isFrozen;
-    $("cam-icon-resume").hidden = !isFrozen;
+    $("cam-icon-freeze").toggleAttribute("hidden", isFrozen); // an SVG element has no .hidden property
+    $("cam-icon-resume").toggleAttribute("hidden", !isFrozen);
     freezeButton.title = isFrozen ? "Go back to the live picture (Space)" : "Keep this frame and its reading (Space)";
   }
 
