@@ -70,12 +70,16 @@ def playwright():
 
 @pytest.fixture(scope="module")
 def camera_browser(playwright, video: Path) -> Iterator[object]:
-    """Chromium whose camera plays ``video``, with permission granted without asking."""
+    """Chromium whose camera plays ``video``, with permission granted without asking.
+
+    ``camera.test`` resolves to this machine: a name that is not localhost, as a phone would use.
+    """
     b = launch(
         playwright,
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={video}",
         "--use-fake-ui-for-media-stream",
+        "--host-resolver-rules=MAP camera.test 127.0.0.1",
     )
     try:
         yield b
@@ -514,8 +518,9 @@ def digits_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
-def test_serve_https(tmp_path: Path) -> None:
-    """``--ssl-certfile`` and ``--ssl-keyfile`` serve the page over HTTPS to a client that trusts the certificate."""
+def test_serve_https(camera_browser, tmp_path: Path) -> None:
+    """``--ssl-certfile`` and ``--ssl-keyfile`` serve the page over HTTPS to a client that trusts the certificate,
+    and over HTTPS a name other than localhost gets the camera (as a phone on the network would)."""
     cert, key = make_certificate(tmp_path)
     port = free_port()
     log_path = tmp_path / "serve.log"
@@ -553,6 +558,16 @@ def test_serve_https(tmp_path: Path) -> None:
                 urllib.request.urlopen(
                     f"https://localhost:{port}/healthz", context=ssl.create_default_context(), timeout=10
                 )
+            # The browser, told to accept this test certificate, on https://camera.test: a secure page, camera on.
+            pg = open_page(camera_browser, f"https://camera.test:{port}/", ignore_https_errors=True)
+            try:
+                assert pg.evaluate("window.isSecureContext") is True
+                pg.click("#mode-camera")
+                pg.locator("#cam-result[data-state='settled']").wait_for(timeout=READ_MS)
+                assert pg.locator("#cam-number").inner_text().strip() == TEXT
+                assert not pg.problems, pg.problems
+            finally:
+                pg.context.close()
         finally:
             proc.send_signal(signal.SIGINT)
             try:
