@@ -245,7 +245,8 @@ def test_freeze_download_and_resume(camera_browser, server, tmp_path: Path) -> N
         wait_reads(pg, 2)
         pg.locator("#cam-result[data-state='settled']").wait_for(timeout=READ_MS)
         assert pg.locator("#cam-number").inner_text().strip() == TEXT
-        # Space does the same as the button.
+        # Space does the same as the button, also while the mode switch still has the focus.
+        pg.focus("#mode-camera")
         pg.keyboard.press(" ")
         assert pg.locator("#cam").get_attribute("data-state") == "frozen"
         pg.keyboard.press(" ")

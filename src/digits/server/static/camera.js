@@ -166,6 +166,7 @@
     answer = null;
     streak = { text: null, n: 0 };
     recent = [];
+    card.dataset.text = "";
     still.hidden = true;
     video.hidden = false;
     freezeButton.disabled = true;
@@ -484,7 +485,11 @@
     start();
   });
   document.addEventListener("keydown", (event) => {
-    if (!active || event.key !== " " || event.target.closest("button, input, a")) return;
+    if (!active || event.key !== " " || (!frozen && freezeButton.disabled)) return;
+    // Space on a focused button presses that button, except on the mode switch (still focused after
+    // choosing Camera), where it means Freeze / Resume as everywhere else on the page.
+    const target = event.target instanceof Element ? event.target : null;
+    if (target && target.closest("input, textarea, select, a, button:not(.mode)")) return;
     event.preventDefault();
     if (frozen) resume();
     else freeze();
