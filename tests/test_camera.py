@@ -16,7 +16,6 @@ import io
 import ipaddress
 import json
 import os
-import shutil
 import signal
 import ssl
 import subprocess
@@ -631,6 +630,5 @@ def test_screenshot_for_the_docs(camera_browser, server, tmp_path: Path) -> None
             part = target.with_name(target.name + ".part")
             small.save(part, format="PNG", optimize=True)
             part.replace(target)
-            shutil.copy(shot, tmp_path / "written.png")
     finally:
         pg.context.close()
