@@ -156,19 +156,23 @@ def test_y4m_holds_the_frames(mnist, tmp_path: Path) -> None:
     assert not np.array_equal(luma[0], luma[1])  # the camera moves and the noise is new
 
 
-def test_frames_read_as_the_number(mnist) -> None:
-    """Each filmed frame, sent at 640 px as the page sends it, reads as the number (the video is fair)."""
-    import io
+def test_frames_read_as_the_number(mnist, tmp_path: Path) -> None:
+    """Each filmed frame, sent at 640 px as the page sends it, reads as the number with ``digits read``
+    (the real CLI and packaged model): the video is a fair test of the page."""
+    import json
+    import subprocess
+    import sys
 
-    from digits import pretrained
-    from digits.inference import Predictor
-    from digits.segment import read_number
-
-    predictor = Predictor(pretrained.default_model_path())
+    files, truth = [], []
     for text, seed in (("3071", 1), ("52", 2)):
         film = film_number(mnist.x_test, mnist.y_test, text, frames=3, seed=seed)
-        for frame in film.frames:
-            small = frame.resize((640, 360), Image.Resampling.BILINEAR)
-            buf = io.BytesIO()
-            small.save(buf, "JPEG", quality=85)
-            assert read_number(buf.getvalue(), predictor).text == text
+        for k, frame in enumerate(film.frames):
+            path = tmp_path / f"{text}-{k}.jpg"
+            frame.resize((640, 360), Image.Resampling.BILINEAR).save(path, "JPEG", quality=85)
+            files.append(str(path))
+            truth.append(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "digits", "read", "--json", *files], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert [r["text"] for r in json.loads(done.stdout)] == truth
