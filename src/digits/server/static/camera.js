@@ -374,6 +374,18 @@
       g.fillStyle = "#111";
       g.fillText(tag, x0 + 3 * unit, ty - 2 * unit);
     }
+    // Separators between digit groups (".", "-", "/"), where the reader reports them: thin and grey.
+    g.lineWidth = unit;
+    g.strokeStyle = "#c9ced9";
+    g.setLineDash([2 * unit, 3 * unit]);
+    for (const row of Array.isArray(got.rows) ? got.rows : []) {
+      for (const sep of Array.isArray(row.separators) ? row.separators : []) {
+        if (!Array.isArray(sep.box) || sep.box.length !== 4 || !String(sep.char || "").trim()) continue;
+        const [x0, y0] = map(sep.box[0], sep.box[1]);
+        const [x1, y1] = map(sep.box[2], sep.box[3]);
+        g.strokeRect(x0, y0, x1 - x0, y1 - y0);
+      }
+    }
     g.setLineDash([]);
   }
 
