@@ -506,10 +506,68 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, model: str | os.PathLike[str] | None = None) -> int:
-    """Load the model, listen on ``host:port`` and serve until Ctrl-C; one log line per request on stderr."""
+def check_tls_files(certfile: str | os.PathLike[str] | None, keyfile: str | os.PathLike[str] | None) -> bool:
+    """Check ``--ssl-certfile`` / ``--ssl-keyfile`` before anything starts; True when HTTPS is asked for.
+
+    Both or neither; each must be a readable file, and the pair must load as a certificate chain
+    with its private key, so that a typo is one line now rather than a traceback from uvicorn.
+    """
+    if certfile is None and keyfile is None:
+        return False
+    if certfile is None or keyfile is None:
+        given, missing = ("--ssl-certfile", "--ssl-keyfile") if keyfile is None else ("--ssl-keyfile", "--ssl-certfile")
+        raise DigitsError(f"{given} needs {missing} too: HTTPS needs both the certificate and its private key")
+    texts = {}
+    for flag, name, marker, what in (
+        ("--ssl-certfile", certfile, "-----BEGIN CERTIFICATE-----", "a PEM certificate"),
+        ("--ssl-keyfile", keyfile, "PRIVATE KEY-----", "a PEM private key"),
+    ):
+        path = Path(name)
+        if not path.is_file():
+            raise DigitsError(f"{flag} {name}: {'not a file' if path.exists() else 'no such file'}")
+        try:
+            texts[flag] = path.read_bytes()[:1_000_000].decode("ascii", errors="replace")
+        except OSError as e:
+            raise DigitsError(f"{flag} {name}: cannot read it ({e.strerror or e})") from None
+        if marker not in texts[flag]:
+            raise DigitsError(f"{flag} {name}: not {what} (no '{marker.strip('-')}' block)")
+    import ssl
+
+    def no_passphrase() -> bytes:
+        raise DigitsError(f"--ssl-keyfile {keyfile}: the key is encrypted; give a key without a passphrase")
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certfile, keyfile, password=no_passphrase)
+    except DigitsError:
+        raise
+    except (ssl.SSLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or ""
+        why = (
+            "the key does not belong to the certificate"
+            if "MISMATCH" in reason
+            else "they do not load as a certificate and its key" + (f" ({reason})" if reason else "")
+        )
+        raise DigitsError(f"cannot serve HTTPS with {certfile} and {keyfile}: {why}") from None
+    return True
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    model: str | os.PathLike[str] | None = None,
+    *,
+    ssl_certfile: str | os.PathLike[str] | None = None,
+    ssl_keyfile: str | os.PathLike[str] | None = None,
+) -> int:
+    """Load the model, listen on ``host:port`` and serve until Ctrl-C; one log line per request on stderr.
+
+    With ``ssl_certfile`` and ``ssl_keyfile`` it serves HTTPS, which browsers need before they let a
+    page on another machine (a phone on the same network) use the camera.
+    """
     import uvicorn
 
+    https = check_tls_files(ssl_certfile, ssl_keyfile)
     sock = _listen(host, port)
     try:
         app = create_app(model)
@@ -518,11 +576,20 @@ def serve(host: str = "127.0.0.1", port: int = 8000, model: str | os.PathLike[st
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
+        scheme = "https" if https else "http"
         print(
-            f"digits: serving http://{shown}:{bound}/ with {predictor.path} ({predictor.engine_name}); Ctrl-C stops",
+            f"digits: serving {scheme}://{shown}:{bound}/ with {predictor.path} ({predictor.engine_name}); "
+            "Ctrl-C stops",
             flush=True,
         )
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
+        if not https and host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                "digits: note: other devices get the page but not the camera over plain http; "
+                "give --ssl-certfile and --ssl-keyfile for HTTPS (docs/camera.md)",
+                flush=True,
+            )
+        tls = {"ssl_certfile": os.fspath(ssl_certfile), "ssl_keyfile": os.fspath(ssl_keyfile)} if https else {}
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False, **tls)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()

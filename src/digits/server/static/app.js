@@ -236,6 +236,7 @@
   $("undo").addEventListener("click", undo);
   $("clear").addEventListener("click", clearAll);
   document.addEventListener("keydown", (event) => {
+    if (mode === "camera") return; // camera.js has its own keys
     if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
       event.preventDefault();
       undo();
@@ -303,6 +304,7 @@
   }
 
   async function ask() {
+    if (mode === "camera") return; // camera.js asks for itself
     if (inflight) return; // the answer handler asks again if the pad changed meanwhile
     const asked = version;
     const askedMode = mode;
@@ -446,10 +448,27 @@
 
   function setMode(next) {
     if (next === mode) return;
+    const wasCamera = mode === "camera";
     mode = next;
     document.body.dataset.mode = mode;
-    $("mode-digit").setAttribute("aria-checked", String(mode === "digit"));
-    $("mode-number").setAttribute("aria-checked", String(mode === "number"));
+    for (const m of ["digit", "number", "camera"]) $(`mode-${m}`).setAttribute("aria-checked", String(mode === m));
+    // The camera has its own view and code (camera.js); this event starts and stops it.
+    $("draw-layout").hidden = mode === "camera";
+    $("camera-layout").hidden = mode !== "camera";
+    document.dispatchEvent(new CustomEvent("digits:mode", { detail: mode }));
+    if (mode === "camera") {
+      clearTimeout(timer);
+      timer = null;
+      strokes = [];
+      current = null;
+      upload = null;
+      lastAnswer = null;
+      fileInput.value = "";
+      version++;
+      settle();
+      return;
+    }
+    if (wasCamera) render(); // the pad was hidden: size its canvases again
     $("digit-view").hidden = mode !== "digit";
     $("number-view").hidden = mode !== "number";
     $("hint").textContent =
@@ -473,6 +492,7 @@
   }
   $("mode-digit").addEventListener("click", () => setMode("digit"));
   $("mode-number").addEventListener("click", () => setMode("number"));
+  $("mode-camera").addEventListener("click", () => setMode("camera"));
 
   // ----------------------------------------------------------------------------- uploads
 
