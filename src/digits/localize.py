@@ -19,8 +19,15 @@ from scipy import ndimage
 
 from digits.errors import DigitsError
 
-#: The localizer runs on the photo scaled so that its longer side is at most this many pixels.
-SIDE = 640
+#: A first look runs on the photo scaled so that its longer side is this many pixels ...
+FIRST_SIDE = 640
+#: ... and finds how tall the digits are. Digits outside the heights it knows best (pixels) get a second
+#: look, scaled to DIGIT_HEIGHT: a number filling the page, or small digits in a corner of a large scan.
+KNOWN_HEIGHTS = (16.0, 100.0)
+DIGIT_HEIGHT = 48.0
+#: Never more than this many pixels on the second look's longer side, nor enlarged more than 2×.
+MAX_SIDE = 1024
+MAX_ENLARGE = 2.0
 #: Its input's sides must be multiples of this (four poolings of 2).
 MULTIPLE = 16
 #: σ (pixels at the localizer's scale) of the blur that estimates the paper under each point.
@@ -75,16 +82,48 @@ class Localizer:
     def __repr__(self) -> str:
         return f"Localizer({str(self.path)!r})"
 
-    def probabilities(self, gray: np.ndarray) -> np.ndarray:
-        """Per-pixel chance of digit ink for a grayscale image in [0, 1], at the image's own size."""
+    def run(self, gray: np.ndarray, factor: float) -> np.ndarray:
+        """The network's ink probabilities for ``gray`` scaled by ``factor``, at that scale."""
         h, w = gray.shape
-        factor = min(1.0, SIDE / max(h, w))
-        size = (max(1, round(w * factor)), max(1, round(h * factor)))
-        small = resize(gray, size)
-        x = network_input(small)
+        size = (max(MULTIPLE, round(w * factor)), max(MULTIPLE, round(h * factor)))
+        x = network_input(resize(gray, size))
         ph = -x.shape[0] % MULTIPLE
         pw = -x.shape[1] % MULTIPLE
         if ph or pw:
             x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="edge")
-        out = self._session.run(None, {self._input: x[None]})[0][0, : size[1], : size[0], 0]
-        return np.clip(resize(out, (w, h)), 0.0, 1.0)
+        return self._session.run(None, {self._input: x[None]})[0][0, : size[1], : size[0], 0]
+
+    def probabilities(self, gray: np.ndarray) -> np.ndarray:
+        """Per-pixel chance of digit ink for a grayscale image in [0, 1], at the image's own size.
+
+        A first look at a fixed size finds how tall the digits are; when they are taller or shorter
+        than the network knows well, a second look runs where they are about :data:`DIGIT_HEIGHT`
+        pixels tall, so that a number filling the page and one in a corner of a large scan are both
+        seen at a scale the network knows.
+        """
+        h, w = gray.shape
+        first = min(MAX_ENLARGE, FIRST_SIDE / max(h, w))
+        p = self.run(gray, first)
+        height = digit_height(p)
+        largest = min(MAX_ENLARGE, MAX_SIDE / max(h, w))
+        if height is None:  # nothing seen: look once more at the largest scale
+            factor = largest
+        elif KNOWN_HEIGHTS[0] <= height <= KNOWN_HEIGHTS[1]:
+            factor = first
+        else:
+            factor = float(np.clip(first * DIGIT_HEIGHT / height, 0.05, largest))
+        if abs(factor / first - 1.0) > 0.15:
+            p = self.run(gray, factor)
+        return np.clip(resize(p, (w, h)), 0.0, 1.0)
+
+
+def digit_height(probability: np.ndarray) -> float | None:
+    """The typical height (pixels) of the digit-sized pieces of ink in a probability map, if any."""
+    labels, n = ndimage.label(probability >= 0.5, structure=np.ones((3, 3), dtype=bool))
+    if n == 0:
+        return None
+    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    boxes = ndimage.find_objects(labels)
+    big = areas >= max(6, 0.2 * areas.max())
+    heights = [sl[0].stop - sl[0].start for sl, keep in zip(boxes, big, strict=True) if keep and sl is not None]
+    return float(np.percentile(heights, 75)) if heights else None

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from digits.errors import DigitsError
 from digits.inference import ImageSource, Predictor, named
@@ -62,6 +61,7 @@ class Reader:
         """The digit ink of an image at working resolution, the working scale and the image's (width, height)."""
         if not isinstance(image, Image.Image | np.ndarray):
             image = load_image(image)
+        self._image = image
         gray = as_gray_array(image)
         height, width = gray.shape
         work, scale = working_copy(gray)
@@ -85,14 +85,19 @@ class Reader:
         if strong < max(12, MIN_INK_FRACTION * probability.size):
             raise DigitsError("no ink found: nothing in the image looks like handwritten digits")
         ink = np.where(probability >= INK_THRESHOLD * 0.5, probability, 0.0).astype(np.float32)
-        if os.environ.get("DIGITS_INK") == "gate":  # experiment: the classic ink where the localizer agrees
-            try:
-                classic = ink_map(image if isinstance(image, Image.Image | np.ndarray) else load_image(image)).ink
-                keep = ndimage.binary_dilation(probability >= INK_THRESHOLD, iterations=2)
-                ink = np.where(keep, classic, 0.0).astype(np.float32)
-            except DigitsError:
-                pass
-        return read_ink(ink, scale, size, self.predictor, top_k)
+        learned = read_ink(ink, scale, size, self.predictor, top_k)
+        if os.environ.get("DIGITS_INK") != "both":
+            return learned
+        try:
+            classic = read_ink(ink_map(self._image).ink, scale, size, self.predictor, top_k)
+        except DigitsError:
+            return learned
+        return max((learned, classic), key=_confidence)
+
+
+def _confidence(reading: NumberReading) -> float:
+    """How sure the classifier is of a reading as a whole: the mean log-probability of its digits."""
+    return float(np.mean([np.log(max(d.probability, 1e-9)) for d in reading.digits]))
 
 
 def read_number(image: ImageSource, predictor: Predictor | None = None, top_k: int = 3) -> NumberReading:

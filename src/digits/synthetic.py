@@ -568,6 +568,7 @@ def render_scene(
     n_digits: int | tuple[int, int] = (2, 6),
     touching: bool | None = None,
     separators: bool | None = None,
+    thin_rate: float = 0.25,
     max_side: int = 1024,
 ) -> Scene:
     """A photo of a page with a handwritten number on it, made from real MNIST digits, and its truth.
@@ -575,7 +576,8 @@ def render_scene(
     Digits are drawn from ``images``/``labels`` (MNIST *training* digits to train, *test* digits to
     measure). ``effects`` names what the photo suffers from (see :data:`EFFECTS`; default: a random
     mix); ``rows`` how many rows the number has (default: mostly one); ``touching`` whether a pair of
-    neighbours touch; ``separators`` whether a separator splits the digits of a row into groups.
+    neighbours touch; ``separators`` whether a separator splits the digits of a row into groups;
+    ``thin_rate`` how often the pen is a thin one (a ballpoint, a 1-px brush in a paint program).
     Rows are slanted and gently curved like a hand's. Everything is drawn from ``rng``.
     """
     if effects is None:
@@ -590,7 +592,7 @@ def render_scene(
         touching = bool(rng.random() < 0.25)
     if separators is None:
         separators = bool(rng.random() < 0.25)
-    style = Style.draw(rng, invert_rate=0.0 if "pencil" in effects else 0.15)
+    style = Style.draw(rng, invert_rate=0.0 if "pencil" in effects else 0.15, thin_rate=thin_rate)
     height = int(rng.integers(22, 80))
     stroke = 0.12 * height
     # --- the number's ink: rows of digits and separators, each row slanted and curved

@@ -33,7 +33,7 @@ VAL_SEED = 1_000_003
 class LocalizerOptions:
     """A localizer run's options (saved in ``metrics.json``)."""
 
-    scenes: int = 3000  # training scenes; each gives ``crops`` patches
+    scenes: int = 3500  # training scenes; each gives ``crops`` patches
     crops: int = 3
     side: int = 160  # patch side, a multiple of 16
     epochs: int = 6
@@ -76,9 +76,10 @@ def _patches(args: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
         data, _ = scene.encode()  # through the file format, JPEG artefacts included
         gray = as_gray_array(load_image(data))
         ink = scene.ink
-        # The localizer sees photos scaled to at most 640 px: digits from about 10 to 100 px tall.
+        # The localizer sees photos scaled so that digits are about 40 px tall (see digits.localize); train
+        # on 12 to 110 px, so that a first guess of the scale that is off by a factor of 2.5 still works.
         digit_h = np.median([b[3] - b[1] for b in scene.boxes]) if scene.boxes else 40.0
-        target_h = float(np.exp(rng.uniform(np.log(10), np.log(100))))
+        target_h = float(np.exp(rng.uniform(np.log(12), np.log(110))))
         factor = float(np.clip(target_h / max(digit_h, 1.0), 0.2, 1.5))
         size = (max(8, round(gray.shape[1] * factor)), max(8, round(gray.shape[0] * factor)))
         gray, ink = resize(gray, size), resize(ink, size)
