@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -76,6 +77,9 @@ class ExportReport:
     seconds: float = 0.0
     command: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    #: the source's calibration (digits.calibration): its temperature is in the weights, so the export
+    #: has it too; its unsure threshold travels here and, for ONNX, in the file's metadata
+    calibration: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -400,6 +404,13 @@ def export_model(
         "digits.int8": str(int8).lower(),
         "digits.command": command,
     }
+    from digits.calibration import ONNX_METADATA_KEY, load_record
+
+    record = load_record(source)  # (``calibration`` here is the int8 images)
+    if record is not None:
+        keep = ("method", "temperature", "unsure_below", "target_risk", "fitted_on", "model_sha256")
+        report.calibration = {k: record[k] for k in keep if k in record}
+        metadata[ONNX_METADATA_KEY] = json.dumps(report.calibration)
 
     writer = atomic_dir(out_path) if fmt == "savedmodel" else atomic_path(out_path)
     with writer as tmp:

@@ -582,6 +582,10 @@ def train(
         ) from None
     train_seconds = time.time() - fit_start
 
+    from digits.calibration import calibrate_model_file  # issue 17: temperature + unsure threshold, on validation
+
+    split = f"the validation split ({len(x_val)} training images, data.split_validation seed 0)"
+    calibration = calibrate_model_file(model_path, x_val, y_val, split=split) if len(x_val) else None
     best = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     probs = predict_proba(best, mnist.x_test)
     test = compute_metrics(mnist.y_test, probs)
@@ -608,6 +612,7 @@ def train(
         "recipe": asdict(preset),
         "versions": versions(),
         "command": _command_line(),
+        "calibration": calibration,
     }
     write_json(run_path / "metrics.json", metrics)
     state_file.unlink(missing_ok=True)
