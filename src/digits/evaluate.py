@@ -273,7 +273,11 @@ def evaluate_probabilities(
         if images is not None:
             files.append(plot_misclassified(images, np.asarray(labels), probs, out / "misclassified.png", what=what))
         files.append(plot_reliability(metrics["reliability"], metrics["ece"], out / "calibration.png"))
-        files.append(plot_risk_coverage(metrics["risk_coverage"], metrics["unsure"], out / "risk_coverage.png"))
+        from digits.calibration import risk_coverage
+
+        correct = np.asarray(probs).argmax(axis=1) == np.asarray(labels)
+        full = risk_coverage(np.asarray(probs).max(axis=1), correct, grid=None)  # every point, for the picture
+        files.append(plot_risk_coverage(full, metrics["unsure"], out / "risk_coverage.png"))
         metrics["files"] = [str(f) for f in files]
     return metrics
 
