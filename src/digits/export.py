@@ -408,7 +408,8 @@ def export_model(
 
     record = load_record(source)  # (``calibration`` here is the int8 images)
     if record is not None:
-        keep = ("method", "temperature", "unsure_below", "target_risk", "fitted_on", "model_sha256")
+        keep = ("method", "temperature", "unsure_below", "target_risk", "fitted_on", "val_images", "val_coverage")
+        keep += ("model_sha256",)
         report.calibration = {k: record[k] for k in keep if k in record}
         metadata[ONNX_METADATA_KEY] = json.dumps(report.calibration)
 
