@@ -126,11 +126,12 @@ def test_packaged_model_is_calibrated_on_the_mnist_test_set(mnist):
 
 
 def test_every_engine_returns_the_same_calibrated_probabilities(test_subset, mnist_dir, tmp_path):
-    from digits.export import export_model, write_report
+    from digits.export import export_model
 
     x, _ = test_subset
-    tflite = tmp_path / "packaged.tflite"
-    write_report(export_model(None, "litert", tflite, data_dir=mnist_dir), tmp_path / "packaged.tflite.json")
+    tflite = tmp_path / "packaged.tflite"  # a user's export: nothing beside it, the record is inside
+    export_model(None, "litert", tflite, data_dir=mnist_dir)
+    assert [p.name for p in tmp_path.iterdir()] == ["packaged.tflite"]
     engines = [Predictor(pretrained.model_path(".keras")), Predictor(pretrained.model_path(".onnx")), Predictor(tflite)]
     assert [p.engine_name for p in engines] == ["keras", "onnxruntime", "litert"]
     probs = [p.probabilities(x) for p in engines]
@@ -166,6 +167,8 @@ def test_server_answers_the_calibrated_probabilities(test_subset):
             assert body["probability"] == pytest.approx(direct.probability, abs=1e-4)
             assert body["unsure"] == (body["probability"] < predictor.unsure_below)
             assert body["probability"] > 0.99  # clear test digits: no longer the label-smoothed ~0.92
+        model = client.get("/healthz").json()["model"]
+        assert model["calibrated"] is True and model["unsure_below"] == predictor.unsure_below
 
 
 def test_a_broken_record_is_an_error_not_ignored(tmp_path):

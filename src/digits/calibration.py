@@ -40,9 +40,11 @@ BINS = 15
 TARGET_RISK = 0.001
 #: The temperature is searched in this range (log-spaced); outside it something is badly wrong.
 TEMPERATURE_RANGE = (0.05, 20.0)
-#: The key of the calibration record in ``metrics.json`` and export reports, and in ONNX metadata.
+#: The key of the calibration record in ``metrics.json`` and export reports, and in model-file metadata
+#: (ONNX ``metadata_props``, a LiteRT flatbuffer's ``metadata``).
 RECORD_KEY = "calibration"
-ONNX_METADATA_KEY = "digits.calibration"
+METADATA_KEY = "digits.calibration"
+ONNX_METADATA_KEY = METADATA_KEY
 
 
 # ---------------------------------------------------------------------------------------
@@ -299,20 +301,21 @@ def _json_file(path: Path) -> Any:
         raise DigitsError(f"{path}: unreadable JSON ({e})") from None
 
 
-def load_record(model_path: str | os.PathLike[str], onnx_metadata: Mapping[str, str] | None = None) -> dict | None:
+def load_record(model_path: str | os.PathLike[str], metadata: Mapping[str, str] | None = None) -> dict | None:
     """The calibration record of a model file, or None when it has none (then it is used as it is).
 
-    Looked for, in order: inside an ONNX file (metadata ``digits.calibration``, written by
-    ``digits export``); in ``<file>.json`` beside it (an export report, ``digits export --report``);
-    in ``metrics.json`` beside it (a run folder, or the packaged model), when the record's
-    ``model_sha256`` is this file's. A record that is there but malformed is an error, not ignored.
+    Looked for, in order: inside the file (``metadata``, the engine's reading of an ONNX file's or a
+    LiteRT flatbuffer's metadata ``digits.calibration``, written by ``digits export``); in
+    ``<file>.json`` beside it (an export report, ``digits export --report``); in ``metrics.json``
+    beside it (a run folder, or the packaged model), when the record's ``model_sha256`` is this
+    file's. A record that is there but malformed is an error, not ignored.
     """
     path = Path(model_path)
-    if onnx_metadata and ONNX_METADATA_KEY in onnx_metadata:
+    if metadata and METADATA_KEY in metadata:
         try:
-            record = json.loads(onnx_metadata[ONNX_METADATA_KEY])
+            record = json.loads(metadata[METADATA_KEY])
         except ValueError:
-            raise DigitsError(f"{path}: its '{ONNX_METADATA_KEY}' metadata is not JSON") from None
+            raise DigitsError(f"{path}: its '{METADATA_KEY}' metadata is not JSON") from None
         return check_record(record, str(path))
     report = path.with_name(path.name + ".json")
     if report.is_file():
@@ -328,6 +331,53 @@ def load_record(model_path: str | os.PathLike[str], onnx_metadata: Mapping[str, 
             if record.get("model_sha256") == file_sha256(path):
                 return record
     return None
+
+
+def _tflite_schema() -> Any:
+    """LiteRT's flatbuffer schema classes: shipped with ``ai-edge-litert``, else with TensorFlow."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        from tensorflow.lite.python import schema_py_generated as schema
+    return schema
+
+
+def read_tflite_metadata(data: bytes) -> dict[str, str]:
+    """The ``digits.*`` metadata entries of a LiteRT flatbuffer (name -> UTF-8 text); {} when it has none."""
+    schema = _tflite_schema()
+    model = schema.Model.GetRootAs(data, 0)
+    found = {}
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        name = (entry.Name() or b"").decode("utf-8", "replace")
+        if name.startswith("digits."):
+            raw = model.Buffers(entry.Buffer()).DataAsNumpy()
+            found[name] = bytes(raw).decode("utf-8") if not isinstance(raw, int) else ""
+    return found
+
+
+def add_tflite_metadata(data: bytes, entries: Mapping[str, str]) -> bytes:
+    """A LiteRT flatbuffer with ``entries`` added to its metadata (each in a buffer of its own).
+
+    The flatbuffer's own metadata list is where LiteRT keeps such things (the converter stores its
+    version there too); the interpreter ignores entries it does not know.
+    """
+    import flatbuffers
+
+    schema = _tflite_schema()
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    model.metadata = [m for m in (model.metadata or []) if (m.name or b"").decode() not in entries]
+    for name, text in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name = name
+        entry.buffer = len(model.buffers) - 1
+        model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(data) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 # ---------------------------------------------------------------------------------------

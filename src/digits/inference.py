@@ -178,6 +178,13 @@ class LiteRTEngine:
         _check_io(path, self._input["shape_signature"], dtype, self._output["shape_signature"])
         self._lock = threading.Lock()
         self._batch = -1
+        # calibration written by digits export into the flatbuffer (digits.calibration.load_record reads it)
+        from digits.calibration import read_tflite_metadata
+
+        try:
+            self.metadata = read_tflite_metadata(path.read_bytes())
+        except Exception:  # a model the interpreter runs but whose schema we cannot walk: no metadata
+            self.metadata = {}
         with stderr_silenced():  # the first run prints "INFO: Created TensorFlow Lite XNNPACK delegate"
             _check_probabilities(path, self)
 
