@@ -74,6 +74,16 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _risk(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.001, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
+    return value
+
+
 def _top_k(text: str) -> int:
     value = _positive_int(text)
     if value > 10:
@@ -145,27 +155,105 @@ def _train_localizer(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Score a model on the MNIST test set; write the confusion matrix and mistakes."""
-    import_keras_quietly()
-    from digits import data
-    from digits.evaluate import evaluate_model, format_report
+    """Score a model on the MNIST test set, or on a folder of labelled images; calibration included.
+
+    With ``--images`` each unusable row or file gets one line on stderr and the rest are scored:
+    exit 1 when some were unusable, 2 when nothing was left to score.
+    """
+    import numpy as np
+
+    from digits.evaluate import evaluate_probabilities, format_calibration, format_report, labelled_folder
     from digits.fsutil import check_can_create
     from digits.inference import resolve_model_path
-    from digits.model import load_model
 
     model_path = resolve_model_path(args.model, keras=True)
+    problems: list[str] = []
+    notes: list[str] = []
+    if args.images:
+        entries, problems, notes = labelled_folder(args.images)  # a folder with no labels raises: exit 2
+    predictor = _load_predictor(str(model_path))
+    if args.images:
+        results = predictor.predict_files([name for name, _ in entries]) if entries else []
+        good = [(r, label) for r, (_, label) in zip(results, entries, strict=True) if r.ok]
+        problems += [f"{r.source}: {r.error}" for r in results if not r.ok]
+        for line in notes + problems:
+            print(f"digits: {line}", file=sys.stderr)
+        if not good:
+            raise DigitsError(f"--images {args.images}: no usable labelled images left to score")
+        images = np.stack([r.image for r, _ in good])
+        labels = np.array([label for _, label in good])
+        what = "images"
+    else:
+        from digits import data
+
+        x_test, y_test = data.load_test_set(args.data_dir)  # the training files are not needed
+        images, labels, what = x_test, y_test, "test digits"
     out = check_can_create(args.out) if args.out else None  # made only when the plots are written
-    model = load_model(model_path)
-    x_test, y_test = data.load_test_set(args.data_dir)  # the training files are not needed
-    metrics = evaluate_model(model, x_test, y_test, out_dir=out)
+    probs = predictor.probabilities(images).astype(np.float64)
+    metrics = evaluate_probabilities(
+        labels, probs, unsure_below=predictor.unsure_below, images=images, out_dir=out, what=what
+    )
     metrics["model"] = str(model_path)
+    metrics["model_calibration"] = predictor.calibration
+    if args.images:
+        metrics["images"] = str(args.images)
+        metrics["problems"] = problems
+        metrics["notes"] = notes
     if args.json:
         print(json.dumps(metrics))
     else:
-        print(f"model {model_path}")
+        print(f"model {model_path}" + (f", images {args.images}" if args.images else ", MNIST test set"))
         print(format_report(metrics))
+        print(format_calibration(metrics))
         if out is not None:
-            print(f"wrote {out / 'confusion_matrix.png'} and {out / 'misclassified.png'}")
+            print("wrote " + ", ".join(metrics["files"]))
+    if problems:
+        print(f"digits: {len(problems)} labelled image(s) could not be scored; {len(labels)} were", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit a temperature and the unsure threshold on a run's validation split; record them in its metrics.json."""
+    from pathlib import Path
+
+    from digits.calibration import TARGET_RISK, calibrate_model_file, measure_test
+    from digits.fsutil import write_json
+
+    path = Path(args.model)
+    if path.suffix.lower() != ".keras":
+        raise DigitsError(f"--model {path}: calibrate works on a .keras model (export it afterwards)")
+    metrics_file = path.parent / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    val_size = args.val_size or metrics.get("val_images") or (metrics.get("recipe") or {}).get("val_size")
+    if not val_size:
+        raise DigitsError(f"{path}: no validation split recorded in {metrics_file}; give --val-size N")
+    import_keras_quietly()
+    from digits import data
+    from digits.inference import Predictor
+
+    mnist = data.load_mnist(args.data_dir)
+    _, _, x_val, y_val = data.split_validation(mnist.x_train, mnist.y_train, int(val_size))
+    before = Predictor(path).probabilities(mnist.x_test)
+    split = f"the validation split ({int(val_size)} training images, data.split_validation seed 0)"
+    target = TARGET_RISK if args.target is None else args.target
+    record = calibrate_model_file(path, x_val, y_val, max_risk=target, split=split)
+    record["test"] = measure_test(before, Predictor(path).probabilities(mnist.x_test), mnist.y_test, record)
+    record["command"] = "digits " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else None
+    metrics["calibration"] = record
+    write_json(metrics_file, metrics)
+    t = record["test"]
+    print(
+        f"temperature {record['temperature']:.4f} (fitted on {record['fitted_on']}); unsure below "
+        f"{record['unsure_below']:.4f} for answers wrong at most {target:g} of the time on validation "
+        f"(coverage {record['val_coverage'] * 100:.2f}%)"
+    )
+    print(
+        f"MNIST test: ECE {t['ece_before'] * 100:.2f}% -> {t['ece_after'] * 100:.2f}%, accuracy "
+        f"{t['accuracy_before'] * 100:.2f}% -> {t['accuracy_after'] * 100:.2f}%, coverage {t['coverage'] * 100:.2f}% "
+        f"at risk {t['risk'] * 100:.3f}%"
+    )
+    print(f"wrote {path} and the record in {metrics_file}")
     return 0
 
 
@@ -449,8 +537,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("evaluate", cmd_evaluate, "score a model on the MNIST test set")
     p.add_argument("--model", help=model_help)
     p.add_argument("--data-dir", help=data_help)
-    p.add_argument("--out", help="folder for confusion_matrix.png and misclassified.png")
+    p.add_argument(
+        "--out", help="folder for confusion_matrix.png, misclassified.png, calibration.png and risk_coverage.png"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument(
+        "--images",
+        metavar="DIR",
+        help="score a folder of labelled images instead of MNIST: DIR/labels.csv (file,label) or subfolders 0-9",
+    )
+
+    p = verb("calibrate", cmd_calibrate, "fit a model's temperature and unsure threshold on its validation split")
+    p.add_argument("--model", required=True, help="the .keras model to calibrate in place (a run's model.keras)")
+    p.add_argument("--data-dir", help=data_help)
+    p.add_argument(
+        "--target",
+        type=_risk,
+        metavar="RISK",
+        help="answers not flagged unsure may be wrong at most this often on validation (default 0.001)",
+    )
+    p.add_argument("--val-size", type=_positive_int, metavar="N", help="validation images (default: the run's)")
 
     p = verb("serve", cmd_serve, "serve the draw-a-digit web page and the JSON API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -76,6 +77,9 @@ class ExportReport:
     seconds: float = 0.0
     command: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    #: the source's calibration (digits.calibration): its temperature is in the weights, so the export
+    #: has it too; its unsure threshold travels here and, for ONNX, in the file's metadata
+    calibration: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -271,8 +275,8 @@ def _quantize_onnx(src: Path, dest: Path, input_name: str, calibration: np.ndarr
         )
 
 
-def _write_litert(model: Any, dest: Path, calibration: np.ndarray | None) -> None:
-    """Keras -> SavedModel -> LiteRT flatbuffer with builtin ops only (no Flex/TF ops)."""
+def _write_litert(model: Any, dest: Path, calibration: np.ndarray | None, metadata: dict[str, str]) -> None:
+    """Keras -> SavedModel -> LiteRT flatbuffer with builtin ops only (no Flex/TF ops), plus ``metadata``."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as work, _quiet():
@@ -291,6 +295,10 @@ def _write_litert(model: Any, dest: Path, calibration: np.ndarray | None) -> Non
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         flatbuffer = converter.convert()
+    if metadata:
+        from digits.calibration import add_tflite_metadata
+
+        flatbuffer = add_tflite_metadata(flatbuffer, metadata)
     dest.write_bytes(flatbuffer)
 
 
@@ -405,6 +413,14 @@ def export_model(
         "digits.int8": str(int8).lower(),
         "digits.command": command,
     }
+    from digits.calibration import METADATA_KEY, load_record
+
+    record = load_record(source)  # (``calibration`` here is the int8 images)
+    if record is not None:
+        keep = ("method", "temperature", "unsure_below", "target_risk", "fitted_on", "val_images", "val_coverage")
+        keep += ("model_sha256",)
+        report.calibration = {k: record[k] for k in keep if k in record}
+        metadata[METADATA_KEY] = json.dumps(report.calibration)  # inside the .onnx / .tflite file
 
     writer = atomic_dir(out_path) if fmt == "savedmodel" else atomic_path(out_path)
     with writer as tmp:
@@ -412,7 +428,7 @@ def export_model(
             if fmt == "onnx":
                 _write_onnx(keras_model, tmp, calibration, metadata)
             elif fmt == "litert":
-                _write_litert(keras_model, tmp, calibration)
+                _write_litert(keras_model, tmp, calibration, {k: v for k, v in metadata.items() if k == METADATA_KEY})
             else:
                 with _quiet():
                     keras_model.export(str(tmp), format="tf_saved_model", verbose=False)

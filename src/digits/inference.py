@@ -20,9 +20,11 @@ import numpy as np
 
 from digits.errors import DigitsError
 
-#: A prediction whose top probability is below this is flagged ``unsure``. On MNIST's test
-#: set the packaged model is below it for well under 1% of digits, and those are wrong
-#: about half of the time; on a scribble that is not a digit it is usually below it.
+#: A prediction whose top probability is below this is flagged ``unsure`` when the model has no
+#: calibration record (see :mod:`digits.calibration`): a sane default for an uncalibrated model,
+#: whose top probability is rarely below it for a clear digit. A calibrated model (the packaged one,
+#: any run of ``digits train`` with a validation split) uses the threshold chosen for it instead,
+#: ``Predictor.unsure_below``.
 UNSURE_BELOW = 0.6
 
 #: Every probability a result reports (``probability``, ``top_k``, ``probabilities``, in Python and
@@ -147,6 +149,8 @@ class OnnxEngine:
             )
         _check_io(path, inputs[0].shape, inputs[0].type, outputs[0].shape)
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        # provenance and calibration written by digits export (digits.calibration.load_record reads it)
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         _check_probabilities(path, self)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -183,6 +187,13 @@ class LiteRTEngine:
         _check_io(path, self._input["shape_signature"], dtype, self._output["shape_signature"])
         self._lock = threading.Lock()
         self._batch = -1
+        # calibration written by digits export into the flatbuffer (digits.calibration.load_record reads it)
+        from digits.calibration import read_tflite_metadata
+
+        try:
+            self.metadata = read_tflite_metadata(path.read_bytes())
+        except Exception:  # a model the interpreter runs but whose schema we cannot walk: no metadata
+            self.metadata = {}
         with stderr_silenced():  # the first run prints "INFO: Created TensorFlow Lite XNNPACK delegate"
             _check_probabilities(path, self)
 
@@ -300,12 +311,24 @@ class Predictor:
 
     Every problem a caller can fix (a missing or bad model file, an unreadable image, a blank
     page) raises :class:`digits.errors.DigitsError` with a one-line message; anything else is a bug.
+
+    The probabilities are the model's own: a calibrated model has its temperature folded into its
+    weights, so every engine returns the calibrated ones. Its calibration record (found beside or
+    inside the model file, :func:`digits.calibration.load_record`) sets ``unsure_below``.
     """
 
     def __init__(self, model: str | os.PathLike[str] | None = None, batch_size: int = 512) -> None:
+        from digits.calibration import load_record
+
         self.path = resolve_model_path(model)
         self.engine = load_engine(self.path)
         self.batch_size = batch_size
+        self.calibration = load_record(self.path, getattr(self.engine, "metadata", None))
+        #: top probability below which an answer is flagged unsure: the calibrated model's chosen one
+        self.unsure_below = float(self.calibration["unsure_below"]) if self.calibration else UNSURE_BELOW
+        #: the temperature folded into the weights (1.0: none); log-probabilities times it are the
+        #: uncalibrated model's, for rules fitted before calibration (the reader's split rule)
+        self.temperature = float(self.calibration["temperature"]) if self.calibration else 1.0
 
     def __repr__(self) -> str:
         return f"Predictor({os.fspath(self.path)!r}, engine={self.engine_name!r}, batch_size={self.batch_size})"
@@ -326,9 +349,8 @@ class Predictor:
         """One :class:`Prediction` per image."""
         return [self.describe(p, top_k) for p in self.probabilities(images)]
 
-    @staticmethod
-    def describe(probs: np.ndarray, top_k: int = 3) -> Prediction:
-        """Turn one probability vector into a :class:`Prediction`."""
+    def describe(self, probs: np.ndarray, top_k: int = 3) -> Prediction:
+        """Turn one probability vector into a :class:`Prediction`, flagged unsure below ``unsure_below``."""
         order = np.argsort(-probs)
         best = int(order[0])
         return Prediction(
@@ -336,7 +358,7 @@ class Predictor:
             probability=rounded(probs[best]),
             probabilities=[rounded(p) for p in probs],
             top_k=[{"digit": int(d), "probability": rounded(probs[d])} for d in order[: max(1, top_k)]],
-            unsure=bool(probs[best] < UNSURE_BELOW),
+            unsure=bool(probs[best] < self.unsure_below),
         )
 
     # -- images and files: the preprocessing of digits.preprocess, then the model ----------------

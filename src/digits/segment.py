@@ -546,7 +546,7 @@ def _split(part: _Part, line: float, predictor: Predictor, depth: int) -> list[_
         return [part]
     pieces = [part] + [c[0][0] for c in candidates] + [c[0][1] for c in candidates]
     probs = np.clip(predictor.probabilities(np.stack([fit_mnist(p.ink) for p in pieces])), 1e-6, 1.0)
-    ranked = np.sort(np.log(probs), axis=1)
+    ranked = np.sort(np.log(probs), axis=1) * predictor.temperature  # the uncalibrated margins it was fitted on
     margin = ranked[:, -1] - ranked[:, -2]  # how clearly the model prefers its answer to the runner-up
     n = len(candidates)
     cut_ink = np.array([c[1] for c in candidates])

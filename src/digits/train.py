@@ -691,9 +691,14 @@ def report(
     """Step 4: score the kept checkpoint once on the test set and write ``metrics.json``."""
     import keras
 
+    from digits.calibration import calibrate_model_file  # temperature and unsure threshold, on validation
     from digits.evaluate import compute_metrics, predict_proba
 
-    best = keras.saving.load_model(run_path / "model.keras", compile=False, safe_mode=True)
+    model_path = run_path / "model.keras"
+    x_val, y_val = prepared.x_val, prepared.y_val
+    split = f"the validation split ({len(x_val)} training images, data.split_validation seed 0)"
+    calibration = calibrate_model_file(model_path, x_val, y_val, split=split) if len(x_val) else None
+    best = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     test = compute_metrics(mnist.y_test, predict_proba(best, mnist.x_test))
     n_val = len(prepared.x_val)
     metrics: dict[str, Any] = {
@@ -719,6 +724,7 @@ def report(
         "recipe": asdict(preset),
         "versions": versions(),
         "command": _command_line(),
+        "calibration": calibration,
     }
     write_json(run_path / "metrics.json", metrics)
     (run_path / "state.json").unlink(missing_ok=True)

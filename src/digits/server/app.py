@@ -218,6 +218,9 @@ def model_info(predictor: Predictor) -> dict[str, Any]:
         "engine": predictor.engine_name,
         "packaged": path.resolve().parent == pretrained.FOLDER,
         "test_accuracy": None,
+        # calibration (docs/confidence.md): probabilities calibrated or not, and where "unsure" starts
+        "calibrated": predictor.calibration is not None,
+        "unsure_below": predictor.unsure_below,
     }
     metrics_file = path.parent / "metrics.json"
     if metrics_file.is_file():
