@@ -394,10 +394,13 @@ def _isolate(items: list[Item], init_args: tuple[Any, ...]) -> Iterator[dict[str
 class RayPredictor:
     """The stateful per-actor predictor that Ray Data's ``map_batches`` runs: one model load per actor."""
 
-    def __init__(self, model: str, kind: str, top_k: int) -> None:
+    job: tuple[str, str, int] = ("", "predict", 1)  #: (model path, kind, top_k), set per job by run_ray
+
+    def __init__(self) -> None:
         from digits.inference import Predictor
 
-        self.predictor, self.kind, self.top_k = Predictor(model, threads=1), kind, top_k
+        model, self.kind, self.top_k = self.job
+        self.predictor = Predictor(model, threads=1)
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
@@ -423,6 +426,8 @@ def run_ray(
         raise DigitsError("--ray needs Ray Data: pip install 'digits[scale]'") from None
     import logging
 
+    for name in ("ray", "ray.data"):  # Ray Data narrates every stage at INFO; our summary line is enough
+        logging.getLogger(name).setLevel(logging.ERROR)
     started = False
     if not ray.is_initialized():
         try:
@@ -446,12 +451,14 @@ def run_ray(
             }
             for it in items
         ]
+        # The job's settings ride on a subclass (pickled by value) rather than as constructor
+        # arguments, which Ray would keep in its object store for actor restarts.
+        bound = type("RayPredictorForJob", (RayPredictor,), {"job": (model, kind, top_k)})
         dataset = ray.data.from_items(records).map_batches(
-            RayPredictor,
-            fn_constructor_kwargs={"model": model, "kind": kind, "top_k": top_k},
+            bound,
             batch_size=chunk,
             batch_format="pyarrow",
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=1,
         )
         for batch in dataset.iter_batches(batch_size=chunk, batch_format="pyarrow"):

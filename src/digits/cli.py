@@ -155,7 +155,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import_keras_quietly()
     from digits.server import serve
 
-    return serve(args.host, args.port, args.model)
+    return serve(args.host, args.port, args.model, workers=args.workers)
 
 
 def _csv_list(text: str) -> list[str]:
@@ -495,6 +495,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_non_negative_int, default=8000, help="port (default: 8000; 0 picks a free one)")
     p.add_argument("--model", help=model_help)
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="server processes, each with the model (default 1)",
+    )
 
     p = verb("benchmark", lambda a: a.bench_func(a), "measure speed and accuracy (see the subcommands)")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)

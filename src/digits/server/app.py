@@ -474,24 +474,55 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, model: str | os.PathLike[str] | None = None) -> int:
-    """Load the model, listen on ``host:port`` and serve until Ctrl-C; one log line per request on stderr."""
+#: ``digits serve --workers N``: each server process loads the model named here (see :func:`app_from_env`).
+MODEL_ENV = "DIGITS_SERVE_MODEL"
+
+
+def _log_requests() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def app_from_env() -> FastAPI:
+    """The app of one of several server processes: uvicorn makes each from this factory, by name,
+    so the model path travels in ``$DIGITS_SERVE_MODEL`` rather than as an argument."""
+    _log_requests()
+    return create_app(os.environ.get(MODEL_ENV) or None)
+
+
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, model: str | os.PathLike[str] | None = None, workers: int = 1
+) -> int:
+    """Load the model, listen on ``host:port`` and serve until Ctrl-C; one log line per request on stderr.
+
+    ``workers`` > 1 runs that many server processes on the one socket (uvicorn's supervisor), each with
+    its own predictor, so that requests use every core instead of one process's share of the GIL.
+    """
     import uvicorn
 
     sock = _listen(host, port)
     try:
-        app = create_app(model)
+        app = create_app(model)  # in every case: a bad model fails here, in one line, before any worker starts
         predictor: Predictor = app.state.predictor
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        _log_requests()
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
+        processes = f", {workers} processes" if workers > 1 else ""
         print(
-            f"digits: serving http://{shown}:{bound}/ with {predictor.path} ({predictor.engine_name}); Ctrl-C stops",
+            f"digits: serving http://{shown}:{bound}/ with {predictor.path} ({predictor.engine_name}{processes}); "
+            "Ctrl-C stops",
             flush=True,
         )
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
-        uvicorn.Server(config).run(sockets=[sock])
+        options = {"log_config": None, "access_log": False, "lifespan": "off", "server_header": False}
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            del app
+            os.environ[MODEL_ENV] = str(predictor.path)
+            config = uvicorn.Config("digits.server.app:app_from_env", factory=True, workers=workers, **options)
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
     finally:
         sock.close()
     print("digits: stopped", flush=True)
