@@ -491,13 +491,13 @@ class OutputFile:
         from digits.fsutil import ensure_dir
 
         self.path, self.kind = Path(path), kind
+        if self.path.is_dir():
+            raise DigitsError(f"cannot write {self.path}: is a directory")
         self.format = OUTPUT_FORMATS.get(self.path.suffix.lower())
         if self.format is None:
             raise DigitsError(f"--output {self.path}: unknown format; end the name in .csv, .jsonl or .parquet")
         if self.format == "parquet":
             _pyarrow_parquet("--output .parquet")
-        if self.path.is_dir():
-            raise DigitsError(f"cannot write {self.path}: is a directory")
         self.journal = self.path.with_name(self.path.name + ".partial")
         ensure_dir(self.path.parent)
         self.done: list[dict[str, Any]] = []
