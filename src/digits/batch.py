@@ -282,9 +282,29 @@ def _init_worker(model: str, kind: str, top_k: int) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     from digits.inference import Predictor
 
     _worker.update(predictor=Predictor(model, threads=1), kind=kind, top_k=top_k)
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the job's process dies (say, by SIGKILL) instead of idling on as an orphan.
+
+    A pool worker holds both ends of its task queue, so it never sees the parent go; a thread watches
+    for the parent to change instead.
+    """
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _work(items: list[Item]) -> list[dict[str, Any]]:
