@@ -110,7 +110,7 @@ def test_folder_to_csv_in_sorted_order(digits_folder, reference, tmp_path):
     assert result.returncode == 1, result.stderr  # one broken PNG: its row says so, the rest are answered
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1] == f"digits: 300 answered, 1 failed; wrote {out}"
-    assert result.stdout == ""
+    assert result.stdout == "" and "img/s" not in result.stderr  # no progress bar when stderr is a pipe
     rows = read_rows(out)
     broken = str(folder / "part1" / "broken.png")
     # recursive, image files only (no notes.txt, no hidden file), sorted within each folder
@@ -164,6 +164,35 @@ def test_glob_list_and_tables_in_jsonl_and_parquet_out(digits_folder, reference,
     rows = read_rows(out)
     assert [r["file"] for r in rows] == [f"{table}#{i}" for i in range(100)]
     check_rows(rows, reference, names=chosen)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_progress_bar_on_a_terminal_unless_quiet(digits_folder, tmp_path, quiet):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    folder, _, _ = digits_folder
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 columns wide
+    command = [sys.executable, "-m", "digits", "predict", str(folder), "--output", str(tmp_path / "r.csv")]
+    proc = subprocess.Popen(command + ["--quiet"] * quiet, stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the command has finished
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.wait(timeout=60) == 1  # the broken PNG
+    text = seen.decode(errors="replace")
+    assert "300 answered, 1 failed" in text
+    assert ("img/s" in text and "/301" in text) is not quiet, text
 
 
 def test_text_and_json_output_take_folders_too(digits_folder, reference):
@@ -241,7 +270,7 @@ def journal_rows(path: Path) -> int:
 @pytest.fixture(scope="module")
 def many_pngs(mnist, tmp_path_factory, predictor) -> tuple[list[str], dict[str, dict]]:
     folder = tmp_path_factory.mktemp("many")
-    paths = save_pngs(mnist.x_test[:3000], folder, 1000)
+    paths = save_pngs(mnist.x_test[:2000], folder, 1000)
     return paths, {r.source: r.to_dict() for r in predictor.predict_files(paths, top_k=1)}
 
 

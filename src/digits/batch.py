@@ -431,13 +431,20 @@ class RayPredictor:
 
 
 def run_ray(
-    items: Sequence[Item], kind: str, top_k: int, model: str, address: str | None, actors: int, chunk: int = CHUNK
+    items: Sequence[Item],
+    kind: str,
+    top_k: int,
+    model: str,
+    address: str | None,
+    actors: int | None,
+    chunk: int = CHUNK,
 ) -> Iterator[list[dict[str, Any]]]:
     """Process the items as a Ray Dataset: ``map_batches`` with :class:`RayPredictor` on ``actors`` actors.
 
-    ``address`` None starts a local Ray with ``actors`` CPUs; otherwise it is handed to ``ray.init``
-    (``auto``, ``ray://head:10001``, ...). Paths are made absolute here, so every node needs to see
-    them at the same place (a shared file system); bytes from tables travel in Ray's object store.
+    ``address`` None starts a local Ray with ``actors`` CPUs (default: this machine's cores); otherwise
+    it is handed to ``ray.init`` (``auto``, ``ray://head:10001``, ...) and ``actors`` defaults to the
+    cluster's CPUs. Paths are made absolute here, so every node needs to see them at the same place (a
+    shared file system); bytes from tables travel in Ray's object store.
     """
     try:
         import ray
@@ -452,6 +459,7 @@ def run_ray(
     if not ray.is_initialized():
         try:
             if address is None:
+                actors = actors or default_workers()
                 ray.init(num_cpus=actors, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
             else:
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
@@ -459,6 +467,7 @@ def run_ray(
             raise DigitsError(f"cannot start or reach Ray at {address or 'this machine'}: {_first_line(e)}") from None
         started = True
     try:
+        actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # rows come back in input order
         context.enable_progress_bars = False
@@ -655,12 +664,12 @@ def run(
     (or when ``keep_images`` is asked for, since images are not worth shipping between processes);
     Ray when ``use_ray``. ``progress`` shows a bar on stderr.
     """
-    workers = workers or default_workers()
     model = str(predictor.path)
+    processes = min(workers or default_workers(), -(-len(items) // CHUNK))  # no more workers than chunks
     if use_ray:
         parts: Iterator[list[dict[str, Any]]] = run_ray(items, kind, top_k, model, ray_address, workers)
-    elif workers > 1 and len(items) > CHUNK and not keep_images:
-        parts = run_pool(items, kind, top_k, model, min(workers, -(-len(items) // CHUNK)))
+    elif processes > 1 and not keep_images:
+        parts = run_pool(items, kind, top_k, model, processes)
     else:
         parts = run_here(predictor, items, kind, top_k, keep_images)
     bar = _progress_bar(len(items)) if progress else None
