@@ -420,7 +420,7 @@ class RayPredictor:
         from digits.inference import Predictor
 
         model, self.kind, self.top_k = self.job
-        self.predictor = Predictor(model, threads=1)
+        self.predictor = Predictor(model or None, threads=1)  # "": the model packaged on this node
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
@@ -466,6 +466,11 @@ def run_ray(
         except Exception as e:  # ConnectionError and friends: an address with no cluster behind it
             raise DigitsError(f"cannot start or reach Ray at {address or 'this machine'}: {_first_line(e)}") from None
         started = True
+    from digits import pretrained
+
+    # The packaged model is found by each node in its own install; another model must be at the same
+    # (absolute) path on every node.
+    model = "" if Path(model).resolve() == pretrained.default_model_path().resolve() else os.path.abspath(model)
     try:
         actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         context = ray.data.DataContext.get_current()
