@@ -270,7 +270,7 @@ def journal_rows(path: Path) -> int:
 @pytest.fixture(scope="module")
 def many_pngs(mnist, tmp_path_factory, predictor) -> tuple[list[str], dict[str, dict]]:
     folder = tmp_path_factory.mktemp("many")
-    paths = save_pngs(mnist.x_test[:2000], folder, 1000)
+    paths = save_pngs(mnist.x_test[:1200], folder, 400)
     return paths, {r.source: r.to_dict() for r in predictor.predict_files(paths, top_k=1)}
 
 
