@@ -25,6 +25,7 @@ import io
 import json
 import os
 import sys
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -248,12 +249,28 @@ def _one_prediction(predictor: Predictor, source: str | bytes, top_k: int) -> An
         return ImageResult("", error=f"internal error: {type(e).__name__}: {_first_line(e)}")
 
 
+_readers: weakref.WeakKeyDictionary[Any, Callable[[Any], Any]] = weakref.WeakKeyDictionary()
+
+
+def _reader(predictor: Predictor) -> Callable[[Any], Any]:
+    """The number reader for ``predictor``, made once per process: ``digits.reading.Reader`` where the
+    reading module exists (it loads a model of its own), else the predictor's own ``read_number``."""
+    if predictor not in _readers:
+        try:
+            from digits.reading import Reader  # type: ignore[import-not-found]
+        except ImportError:
+            _readers[predictor] = predictor.read_number
+        else:
+            _readers[predictor] = Reader(predictor).read
+    return _readers[predictor]
+
+
 def _one_reading(predictor: Predictor, item: Item, keep_images: bool) -> dict[str, Any]:
     from digits.preprocess import load_image
 
     try:
         image = load_image(item.source)
-        reading = predictor.read_number(image)
+        reading = _reader(predictor)(image)
         entry = {"file": item.name, **reading.to_dict()}
         if keep_images:
             from digits.segment import annotate
