@@ -117,7 +117,7 @@ def client(
         conn.close()
 
 
-def start_server(model: str | None) -> tuple[subprocess.Popen, str]:
+def start_server(model: str | None, workers: int = 1) -> tuple[subprocess.Popen, str]:
     """``digits serve`` on a free localhost port; returns the process and its URL once it answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -125,6 +125,8 @@ def start_server(model: str | None) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "digits", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if model:
         command += ["--model", model]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="a running server, e.g. http://127.0.0.1:8000 (default: start one)")
     parser.add_argument("--model", help="model for the server this script starts (default: the packaged one)")
+    parser.add_argument("--server-workers", type=int, default=1, help="--workers of the server it starts (default 1)")
     parser.add_argument("--endpoint", choices=["predict", "read"], default="predict")
     parser.add_argument("--clients", type=int, default=8, help=f"concurrent clients (1-{MAX_CLIENTS}, default 8)")
     parser.add_argument("--requests", type=int, default=400, help=f"requests in all (1-{MAX_REQUESTS}, default 400)")
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     proc = None
     url = args.url
     if url is None:
-        proc, url = start_server(args.model)
+        proc, url = start_server(args.model, args.server_workers)
     try:
         host, port = loopback_only(url)
         path = "/api/predict" if args.endpoint == "predict" else "/api/read"
@@ -215,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         "p90_ms": round(percentile(ms, 90), 1),
         "p99_ms": round(percentile(ms, 99), 1),
         "max_ms": round(max(ms), 1) if ms else None,
+        "server_workers": args.server_workers if args.url is None else None,
         "cpus": os.cpu_count(),
     }
     print(

@@ -265,7 +265,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import_keras_quietly()
     from digits.server import serve
 
-    return serve(args.host, args.port, args.model, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+    return serve(
+        args.host,
+        args.port,
+        args.model,
+        workers=args.workers,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+    )
 
 
 def _csv_list(text: str) -> list[str]:
@@ -326,11 +333,6 @@ def _load_predictor(model: str | None):
     if path.suffix.lower() == ".keras" and path.exists():
         import_keras_quietly()
     return Predictor(path)
-
-
-def _image_source(name: str) -> str | bytes:
-    """A file argument as the image loaders take it: ``-`` is the bytes on standard input."""
-    return sys.stdin.buffer.read() if name == "-" else name
 
 
 class _OutputNames:
@@ -400,36 +402,87 @@ class _Report:
         return 0
 
 
+def _batch_job(args: argparse.Namespace, kind: str):
+    """The images a ``predict``/``read`` command line names, and the predictor, after checking the options.
+
+    Everything that makes the whole job impossible (a missing folder or table, a bad column, an
+    output that cannot be written, a bad model) is found here, before any image is decoded.
+    """
+    from digits import batch
+
+    if not args.files and args.from_list is None:
+        raise DigitsError(f"digits {kind} needs at least one FILE, folder, glob or table, or --from-list")
+    output = args.output
+    if args.json and output:
+        raise DigitsError("--json prints to standard output; --output writes a file: choose one")
+    if args.resume and not output:
+        raise DigitsError("--resume continues an --output file: give --output too")
+    if args.ray is not None and not output:
+        raise DigitsError("--ray writes its rows to a file: give --output (e.g. results.parquet)")
+    if args.show_input and (output or args.ray is not None):
+        raise DigitsError("--show-input works with the text and --json output, not with --output or --ray")
+    items = batch.collect_inputs(args.files, from_list=args.from_list, column=args.column)
+    predictor = _load_predictor(args.model)
+    return items, predictor
+
+
+def _run_options(args: argparse.Namespace, *, to_file: bool) -> dict:
+    """Workers, Ray and the progress bar: on stderr when it is a terminal, unless --quiet."""
+    shown = sys.stderr.isatty() and not args.quiet and (to_file or not sys.stdout.isatty())
+    ray = args.ray is not None
+    return {
+        "workers": args.workers,
+        "use_ray": ray,
+        "ray_address": None if args.ray in (None, "local") else args.ray,
+        "progress": shown,
+    }
+
+
+def _write_output(args: argparse.Namespace, kind: str, items, predictor, top_k: int) -> int:
+    """``--output FILE``: the rows go to the file; stderr gets the summary line."""
+    from digits.batch import write_output
+
+    summary = write_output(
+        predictor, items, kind, args.output, resume=args.resume, top_k=top_k, **_run_options(args, to_file=True)
+    )
+    already = f" ({summary.previous} were already in it)" if args.resume else ""
+    print(
+        f"digits: {summary.answered} answered, {summary.failed} failed; wrote {args.output}{already}",
+        file=sys.stderr,
+    )
+    return EXIT_SOME_FAILED if summary.failed else 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Classify images of single digits: one line (or JSON entry) per image; bad files do not stop the rest."""
+    from digits.batch import run
     from digits.fsutil import check_can_create
 
-    out_dir = check_can_create(args.show_input) if args.show_input else None  # made when the first image is saved
-    predictor = _load_predictor(args.model)
+    items, predictor = _batch_job(args, "predict")
+    if args.output:
+        return _write_output(args, "predict", items, predictor, args.top_k)
+    out_dir = check_can_create(args.show_input) if args.show_input else None  # made with its first file
     names = _OutputNames(out_dir, ".28x28.png") if out_dir else None
     report = _Report(args.json)
-    chunk = 256  # files decoded and classified together; results are printed as each chunk finishes
-    for start in range(0, len(args.files), chunk):
-        batch = args.files[start : start + chunk]
-        results = predictor.predict_files([_image_source(name) for name in batch], top_k=args.top_k)
-        for name, result in zip(batch, results, strict=True):
-            if result.prediction is None:
-                report.error(name, result.error or "failed")
+    options = _run_options(args, to_file=False)
+    entries = run(predictor, items, "predict", top_k=args.top_k, keep_images=names is not None, **options)
+    for entry in entries:
+        name, image = entry["file"], entry.pop("_image", None)
+        if "error" in entry:
+            report.error(name, entry["error"] or "failed")
+            continue
+        if names is not None:
+            try:
+                path = names(name)
+                _save_png(path, image)
+                entry["input_image"] = str(path)
+            except DigitsError as e:
+                report.error(name, str(e))
                 continue
-            entry = {"file": name, **result.prediction.to_dict()}
-            if names is not None:
-                try:
-                    path = names(name)
-                    _save_png(path, result.image)
-                    entry["input_image"] = str(path)
-                except DigitsError as e:
-                    report.error(name, str(e))
-                    continue
-            p = result.prediction
-            line = f"{name}: {p.digit}  {p.probability:.1%}" + ("  unsure" if p.unsure else "")
-            if len(p.top_k) > 1:
-                line += "  (then " + ", ".join(f"{t['digit']} {t['probability']:.1%}" for t in p.top_k[1:]) + ")"
-            report.ok(entry, line)
+        line = f"{name}: {entry['digit']}  {entry['probability']:.1%}" + ("  unsure" if entry["unsure"] else "")
+        if len(entry["top_k"]) > 1:
+            line += "  (then " + ", ".join(f"{t['digit']} {t['probability']:.1%}" for t in entry["top_k"][1:]) + ")"
+        report.ok(entry, line)
     status = report.close("images")
     if names is not None and names.used:
         print(f"digits: saved the 28x28 inputs the model saw in {out_dir}", file=sys.stderr)
@@ -438,37 +491,59 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_read(args: argparse.Namespace) -> int:
     """Read the handwritten number in each image: the digits left to right, each with its probability and box."""
+    from digits.batch import run
     from digits.fsutil import check_can_create
 
-    out_dir = check_can_create(args.show_input) if args.show_input else None  # made when the first image is saved
-    predictor = _load_predictor(args.model)
-    from digits.preprocess import load_image
-    from digits.reading import Reader
-    from digits.segment import annotate
-
-    reader = Reader(predictor)
-
+    items, predictor = _batch_job(args, "read")
+    if args.output:
+        return _write_output(args, "read", items, predictor, 3)
+    out_dir = check_can_create(args.show_input) if args.show_input else None  # made with its first file
     names = _OutputNames(out_dir, ".read.png") if out_dir else None
     report = _Report(args.json)
-    for name in args.files:
-        try:
-            image = load_image(_image_source(name))
-            reading = reader.read(image)
-            entry = {"file": name, **reading.to_dict()}
-            if names is not None:
-                path = names(name)
-                _save_png(path, annotate(image, reading))
-                entry["annotated_image"] = str(path)
-        except DigitsError as e:
-            report.error(name, str(e))
+    entries = run(predictor, items, "read", keep_images=names is not None, **_run_options(args, to_file=False))
+    for entry in entries:
+        name, image = entry["file"], entry.pop("_image", None)
+        if "error" in entry:
+            report.error(name, entry["error"] or "failed")
             continue
-        digits = ", ".join(f"{d.digit} {d.probability:.0%}" + ("?" if d.unsure else "") for d in reading.digits)
-        text = " | ".join(r.text for r in reading.rows)  # one line per file; the JSON has the rows apart
-        report.ok(entry, f"{name}: {text}  ({digits})" + ("  unsure" if reading.unsure else ""))
+        if names is not None:
+            try:
+                path = names(name)
+                _save_png(path, image)
+                entry["annotated_image"] = str(path)
+            except DigitsError as e:
+                report.error(name, str(e))
+                continue
+        found = entry["digits"]
+        digits = ", ".join(f"{d['digit']} {d['probability']:.0%}" + ("?" if d["unsure"] else "") for d in found)
+        text = " | ".join(r["text"] for r in entry.get("rows", [])) or entry["text"]  # rows on one line
+        report.ok(entry, f"{name}: {text}  ({digits})" + ("  unsure" if entry["unsure"] else ""))
     status = report.close("images")
     if names is not None and names.used:
         print(f"digits: saved the annotated images in {out_dir}", file=sys.stderr)
     return status
+
+
+def _batch_options(p: argparse.ArgumentParser) -> None:
+    """The input and output options that ``predict`` and ``read`` share (see docs/batch.md)."""
+    p.add_argument("--from-list", metavar="FILE", help="also the image paths in FILE, one a line (- is stdin)")
+    p.add_argument("--column", metavar="NAME", help="the column of a .parquet/.csv table with paths or image bytes")
+    p.add_argument("--output", metavar="FILE", help="write one row per image to FILE (.csv, .jsonl or .parquet)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted --output job where it stopped")
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="worker processes for decoding and the model (default: the machine's cores)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on Ray Data: a local Ray, or the cluster at ADDRESS (auto, ray://HOST:10001); needs --output",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 # ---------------------------------------------------------------------------------------
@@ -500,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data_help = "folder holding the four MNIST .gz files (default: $DIGITS_DATA_DIR, the cache, or download)"
     model_help = "model file (default: the model shipped with the package)"
+    files_help = "images (PNG, JPEG, BMP, GIF, TIFF, WebP), folders, globs, .parquet/.csv tables; - is stdin"
 
     p = verb("train", cmd_train, "train a CNN on MNIST and write a run folder")
     from digits.train import PRESETS
@@ -564,6 +640,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help=model_help)
     p.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate (with --ssl-keyfile)")
     p.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key, without a passphrase")
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="server processes, each with the model (default 1)",
+    )
 
     p = verb("benchmark", lambda a: a.bench_func(a), "measure speed and accuracy (see the subcommands)")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
@@ -597,17 +680,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     p = verb("predict", cmd_predict, "recognize the digit in each image (photos, scans, drawings)")
-    p.add_argument("files", nargs="+", metavar="FILE", help="images (PNG, JPEG, BMP, GIF, TIFF, WebP); - is stdin")
+    p.add_argument("files", nargs="*", metavar="FILE", help=files_help)
     p.add_argument("--model", help=model_help)
     p.add_argument("--top-k", type=_top_k, default=1, metavar="K", help="list the K best digits (1-10, default 1)")
     p.add_argument("--json", action="store_true", help="print a JSON array, one object per image")
     p.add_argument("--show-input", metavar="DIR", help="save the 28x28 image the model saw for each file in DIR")
+    _batch_options(p)
 
     p = verb("read", cmd_read, "read the handwritten number (a row of digits) in each image")
-    p.add_argument("files", nargs="+", metavar="FILE", help="images (PNG, JPEG, BMP, GIF, TIFF, WebP); - is stdin")
+    p.add_argument("files", nargs="*", metavar="FILE", help=files_help)
     p.add_argument("--model", help=model_help)
     p.add_argument("--json", action="store_true", help="print a JSON array, one object per image")
     p.add_argument("--show-input", metavar="DIR", help="save each image with the digits boxed and read in DIR")
+    _batch_options(p)
 
     return parser
 

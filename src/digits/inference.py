@@ -126,7 +126,7 @@ class OnnxEngine:
 
     name = "onnxruntime"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -138,6 +138,9 @@ class OnnxEngine:
         # Worker threads that spin between calls burn CPU the web server and other processes
         # need; on the 2-core machine, not spinning was as fast or faster (bench/inference_speed.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads:  # batch workers run one process per core: more threads each would only fight
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as e:  # InvalidProtobuf, InvalidArgument, Fail, ... all mean "cannot use this file"
@@ -258,14 +261,17 @@ def resolve_model_path(model: str | os.PathLike[str] | None, *, keras: bool = Fa
     return pretrained.model_path() if keras else pretrained.default_model_path()
 
 
-def load_engine(path: Path) -> Engine:
-    """The engine for ``path``, chosen by its suffix; a clear error for anything else."""
+def load_engine(path: Path, threads: int | None = None) -> Engine:
+    """The engine for ``path``, chosen by its suffix; a clear error for anything else.
+
+    ``threads`` caps ONNX Runtime's threads (batch workers use 1 each); other engines ignore it.
+    """
     if not path.exists():
         raise DigitsError(f"model file {path} does not exist")
     engine = ENGINES.get(path.suffix.lower())
     if engine is None:
         raise DigitsError(f"{path}: unsupported model format {path.suffix!r}; use one of {', '.join(ENGINES)}")
-    return engine(path)
+    return engine(path, threads=threads) if engine is OnnxEngine else engine(path)
 
 
 @dataclass
@@ -317,11 +323,13 @@ class Predictor:
     inside the model file, :func:`digits.calibration.load_record`) sets ``unsure_below``.
     """
 
-    def __init__(self, model: str | os.PathLike[str] | None = None, batch_size: int = 512) -> None:
+    def __init__(
+        self, model: str | os.PathLike[str] | None = None, batch_size: int = 512, threads: int | None = None
+    ) -> None:
         from digits.calibration import load_record
 
         self.path = resolve_model_path(model)
-        self.engine = load_engine(self.path)
+        self.engine = load_engine(self.path, threads)
         self.batch_size = batch_size
         self.calibration = load_record(self.path, getattr(self.engine, "metadata", None))
         #: top probability below which an answer is flagged unsure: the calibrated model's chosen one
@@ -414,6 +422,12 @@ class Predictor:
             results[i].prediction = prediction
             results[i].image = prepared[i]  # type: ignore[assignment]
         return results
+
+    def predict_many(self, inputs: Sequence[str | os.PathLike[str]], *, workers: int | None = None, **options: Any):
+        """Files, folders, globs or tables of many images, on all cores: see :func:`digits.batch.predict_many`."""
+        from digits.batch import predict_many
+
+        return predict_many(inputs, model=self.path, workers=workers, **options)
 
 
 if TYPE_CHECKING:

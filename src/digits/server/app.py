@@ -555,16 +555,35 @@ def check_tls_files(certfile: str | os.PathLike[str] | None, keyfile: str | os.P
     return True
 
 
+#: ``digits serve --workers N``: each server process loads the model named here (see :func:`app_from_env`).
+MODEL_ENV = "DIGITS_SERVE_MODEL"
+
+
+def _log_requests() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def app_from_env() -> FastAPI:
+    """The app of one of several server processes: uvicorn makes each from this factory, by name,
+    so the model path travels in ``$DIGITS_SERVE_MODEL`` rather than as an argument."""
+    _log_requests()
+    return create_app(os.environ.get(MODEL_ENV) or None)
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     model: str | os.PathLike[str] | None = None,
     *,
+    workers: int = 1,
     ssl_certfile: str | os.PathLike[str] | None = None,
     ssl_keyfile: str | os.PathLike[str] | None = None,
 ) -> int:
     """Load the model, listen on ``host:port`` and serve until Ctrl-C; one log line per request on stderr.
 
+    ``workers`` > 1 runs that many server processes on the one socket (uvicorn's supervisor), each with
+    its own predictor, so that requests use every core instead of one process's share of the GIL.
     With ``ssl_certfile`` and ``ssl_keyfile`` it serves HTTPS, which browsers need before they let a
     page on another machine (a phone on the same network) use the camera.
     """
@@ -573,15 +592,15 @@ def serve(
     https = check_tls_files(ssl_certfile, ssl_keyfile)
     sock = _listen(host, port)
     try:
-        app = create_app(model)
+        app = create_app(model)  # in every case: a bad model fails here, in one line, before any worker starts
         predictor: Predictor = app.state.predictor
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        _log_requests()
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         scheme = "https" if https else "http"
+        processes = f", {workers} processes" if workers > 1 else ""
         print(
-            f"digits: serving {scheme}://{shown}:{bound}/ with {predictor.path} ({predictor.engine_name}); "
+            f"digits: serving {scheme}://{shown}:{bound}/ with {predictor.path} ({predictor.engine_name}{processes}); "
             "Ctrl-C stops",
             flush=True,
         )
@@ -592,8 +611,16 @@ def serve(
                 flush=True,
             )
         tls = {"ssl_certfile": os.fspath(ssl_certfile), "ssl_keyfile": os.fspath(ssl_keyfile)} if https else {}
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False, **tls)
-        uvicorn.Server(config).run(sockets=[sock])
+        options = {"log_config": None, "access_log": False, "lifespan": "off", "server_header": False, **tls}
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            del app
+            os.environ[MODEL_ENV] = str(predictor.path)
+            config = uvicorn.Config("digits.server.app:app_from_env", factory=True, workers=workers, **options)
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
     finally:
         sock.close()
     print("digits: stopped", flush=True)
