@@ -60,7 +60,37 @@ def main() -> None:
     number = synthetic.render_number([x[i] for i in picks], wanted, rng, max_height=90, style=style)
     write_bytes(out / "number.png", number.encode()[0])
 
-    for name in ("seven.jpg", "chalk-three.png", "number.png"):
+    # A number on two rows, and a number on ruled paper under a shadow: whole photographed pages, composed
+    # by the same scene renderer that trains and tests the reader (digits.synthetic.render_scene).
+    rows = synthetic.render_scene(
+        x,
+        y,
+        np.random.default_rng(12),
+        effects=(),
+        rows=2,
+        n_digits=4,
+        touching=False,
+        separators=False,
+        thin_rate=0.0,
+        max_side=640,
+    )
+    write_bytes(out / "two-rows.png", rows.encode()[0])
+    ruled = synthetic.render_scene(
+        x,
+        y,
+        np.random.default_rng(31),
+        effects=("ruled", "shadow"),
+        rows=1,
+        n_digits=5,
+        touching=False,
+        separators=False,
+        thin_rate=0.0,
+        max_side=640,
+    )
+    ruled.jpeg_quality = 85
+    write_bytes(out / "ruled-paper.jpg", ruled.encode()[0])
+
+    for name in ("seven.jpg", "chalk-three.png", "number.png", "two-rows.png", "ruled-paper.jpg"):
         print(f"wrote {out / name} ({(out / name).stat().st_size / 1024:.1f} KiB)")
 
 

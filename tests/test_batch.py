@@ -210,7 +210,7 @@ def test_text_and_json_output_take_folders_too(digits_folder, reference):
 def test_read_into_an_output_file(mnist, predictor, tmp_path):
     from digits import synthetic
     from digits.preprocess import load_image
-    from digits.segment import read_number
+    from digits.reading import read_number
 
     samples = synthetic.number_set(mnist.x_test, mnist.y_test, 4, (2, 4), seed=5, max_height=100)
     files = []

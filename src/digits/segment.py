@@ -17,6 +17,7 @@ polarity decided, specks dropped). Then:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -201,18 +202,24 @@ class _Group:
 
 
 def read_ink(
-    ink: np.ndarray, scale: float, size: tuple[int, int], predictor: Predictor, top_k: int = 3
+    ink: np.ndarray,
+    scale: float,
+    size: tuple[int, int],
+    predictor: Predictor,
+    top_k: int = 3,
+    is_digit: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> NumberReading:
     """Read the number in an ink map (white digit ink on black, at ``scale`` working pixels per original
     pixel) of an image of ``size`` (width, height): rows top to bottom, each left to right.
 
-    Raises ``DigitsError("no ink found ...")`` when there is nothing to read.
+    ``is_digit`` (N×28×28 → N booleans) leaves out the pieces that are not digits (a frame's stroke, a
+    shadow's edge, a letter). Raises ``DigitsError("no ink found ...")`` when there is nothing to read.
     """
     labels, blobs = ink_blobs(ink, link=LINK)
     labels = _with_halo(labels, ink)
     rows = []
     for row_blobs in _rows(blobs):
-        row = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k)
+        row = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k, is_digit)
         if row is not None:
             rows.append(row)
     if not rows:
@@ -223,18 +230,17 @@ def read_ink(
 def _rows(blobs: list[Blob]) -> list[list[Blob]]:
     """Group the pieces into rows of writing, top to bottom.
 
-    Digit-sized pieces that overlap vertically (by 40 % of the shorter) and lie within a few digit
-    widths of each other belong to one row; chaining neighbours keeps a slanted or gently curved
-    row together. Smaller pieces (a bar drawn apart, a dot, a dash) join the row whose band holds
-    their centre.
+    First the pieces of one broken digit are put together: pieces stacked above each other with a
+    small gap (a 5's detached bar, a stroke broken by a dry pen) that make no more than a digit's
+    height. Then digit-sized units that overlap vertically (by 40 % of the shorter) and lie within a
+    few digit heights of each other belong to one row; chaining neighbours keeps a slanted or gently
+    curved row together. Smaller units (a dot, a dash, a speck) join the row whose band holds them.
     """
     if not blobs:
         return []
-    groups = [_Group.of(b) for b in blobs]
-    line = _line_height(groups, quantile=75)
-    tall = [b for b in blobs if b.height >= 0.5 * line]
-    small = [b for b in blobs if b.height < 0.5 * line]
-    parent = list(range(len(tall)))
+    line = _line_height([_Group.of(b) for b in blobs], quantile=75)
+    n = len(blobs)
+    parent = list(range(n))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -242,31 +248,66 @@ def _rows(blobs: list[Blob]) -> list[list[Blob]]:
             i = parent[i]
         return i
 
-    for i, a in enumerate(tall):
-        for j in range(i + 1, len(tall)):
-            b = tall[j]
-            v = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
-            gap = max(a.box[0], b.box[0]) - min(a.box[2], b.box[2])
-            if v >= 0.4 * min(a.height, b.height) and gap <= 3.0 * line:
+    boxes = [list(b.box) for b in blobs]
+    for i in range(n):
+        for j in range(i + 1, n):
+            a, b = blobs[i].box, blobs[j].box
+            overlap = min(a[2], b[2]) - max(a[0], b[0])
+            gap = max(a[1], b[1]) - min(a[3], b[3])
+            tall = max(a[3], b[3]) - min(a[1], b[1])
+            if overlap >= 0.5 * min(a[2] - a[0], b[2] - b[0]) and gap <= 0.25 * line and tall <= 1.4 * line:
                 parent[find(i)] = find(j)
-    rows: dict[int, list[Blob]] = {}
-    for i, b in enumerate(tall):
-        rows.setdefault(find(i), []).append(b)
-    bands = [(min(b.box[1] for b in r), max(b.box[3] for b in r), r) for r in rows.values()]
-    for b in small:
-        cy, cx = (b.box[1] + b.box[3]) / 2, (b.box[0] + b.box[2]) / 2
+    units: dict[int, list[int]] = {}
+    for i in range(n):
+        units.setdefault(find(i), []).append(i)
+    unit_list = list(units.values())
+    unit_box = []
+    for members in unit_list:
+        unit_box.append(
+            (
+                min(boxes[i][0] for i in members),
+                min(boxes[i][1] for i in members),
+                max(boxes[i][2] for i in members),
+                max(boxes[i][3] for i in members),
+            )
+        )
+    tall = [k for k, bx in enumerate(unit_box) if bx[3] - bx[1] >= 0.5 * line]
+    small = [k for k, bx in enumerate(unit_box) if bx[3] - bx[1] < 0.5 * line]
+    parent = list(range(len(unit_list)))
+    for x, i in enumerate(tall):
+        for j in tall[x + 1 :]:
+            a, b = unit_box[i], unit_box[j]
+            v = min(a[3], b[3]) - max(a[1], b[1])
+            gap = max(a[0], b[0]) - min(a[2], b[2])
+            if v >= 0.4 * min(a[3] - a[1], b[3] - b[1]) and gap <= 3.0 * line:
+                parent[find(i)] = find(j)
+    rows: dict[int, list[int]] = {}
+    for i in tall:
+        rows.setdefault(find(i), []).append(i)
+    bands = [
+        (
+            min(unit_box[k][1] for k in r),
+            max(unit_box[k][3] for k in r),
+            min(unit_box[k][0] for k in r),
+            max(unit_box[k][2] for k in r),
+            r,
+        )
+        for r in rows.values()
+    ]
+    for k in small:
+        x0, y0, x1, y1 = unit_box[k]
+        cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
         best, best_d = None, None
-        for y0, y1, r in bands:
-            x0, x1 = min(q.box[0] for q in r), max(q.box[2] for q in r)
-            pad = 0.3 * (y1 - y0)
-            if y0 - pad <= cy <= y1 + pad and x0 - 2 * line <= cx <= x1 + 2 * line:
-                d = abs(cy - (y0 + y1) / 2)
+        for by0, by1, bx0, bx1, r in bands:
+            pad = 0.3 * (by1 - by0)
+            if by0 - pad <= cy <= by1 + pad and bx0 - 2 * line <= cx <= bx1 + 2 * line:
+                d = abs(cy - (by0 + by1) / 2)
                 if best_d is None or d < best_d:
                     best, best_d = r, d
         if best is not None:
-            best.append(b)
+            best.append(k)
     ordered = sorted(bands, key=lambda t: (t[0] + t[1]) / 2)
-    return [r for _, _, r in ordered]
+    return [[blobs[i] for k in r for i in unit_list[k]] for *_, r in ordered]
 
 
 def _read_row(
@@ -277,6 +318,7 @@ def _read_row(
     size: tuple[int, int],
     predictor: Predictor,
     top_k: int,
+    is_digit: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> RowReading | None:
     """The digits (and separators) of one row, left to right; None when it holds nothing digit-sized."""
     width, height = size
@@ -291,6 +333,11 @@ def _read_row(
     if not parts:
         return None
     crops = [(fit_mnist(p.ink), p.box) for p in parts]
+    if is_digit is not None:
+        keep = is_digit(np.stack([c for c, _ in crops]))
+        crops = [c for c, k in zip(crops, keep, strict=True) if k]
+        if not crops:
+            return None
     batch = np.stack([c for c, _ in crops])
     predictions = [predictor.describe(p, top_k) for p in predictor.probabilities(batch)]
     inv = 1.0 / scale
