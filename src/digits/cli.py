@@ -85,8 +85,27 @@ def _top_k(text: str) -> int:
 # Verbs
 
 
+def _train_nondigit(args: argparse.Namespace) -> int:
+    """``digits train --task nondigit``: the separate "not a digit" model (digits.train_nondigit)."""
+    from digits.train_nondigit import NondigitOptions, train_nondigit
+
+    options = NondigitOptions(seed=args.seed, out=args.out, data_dir=args.data_dir)
+    options.epochs = args.epochs or options.epochs
+    options.batch_size = args.batch_size or options.batch_size
+    import_keras_quietly()
+    run_dir, m = train_nondigit(options)
+    print(
+        f"threshold {m['threshold']:.4f}: validation digits accepted {m['val_digits_accepted']:.2%}, "
+        f"non-digits refused {m['val_nondigits_refused']:.2%}; training {m['train_seconds']:.0f} s"
+    )
+    print(f"run folder {run_dir}: nondigit.keras, nondigit.onnx, nondigit.json, metrics.json")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model; print test accuracy, wall time and where the files are."""
+    if getattr(args, "task", "digits") == "nondigit":
+        return _train_nondigit(args)
     from digits.train import TrainOptions, train
 
     options = TrainOptions(
@@ -317,7 +336,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     continue
             p = result.prediction
             line = f"{name}: {p.digit}  {p.probability:.1%}" + ("  unsure" if p.unsure else "")
-            if len(p.top_k) > 1:
+            if p.not_a_digit:
+                line = f"{name}: not a digit"
+            elif len(p.top_k) > 1:
                 line += "  (then " + ", ".join(f"{t['digit']} {t['probability']:.1%}" for t in p.top_k[1:]) + ")"
             report.ok(entry, line)
     status = report.close("images")
@@ -412,6 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
         "0 trains on all 60,000 and keeps the last epoch",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR with its own options")
+    p.add_argument(
+        "--task",
+        choices=["digits", "nondigit"],
+        default="digits",
+        help="what to train (default: digits, the classifier)",
+    )
 
     p = verb("evaluate", cmd_evaluate, "score a model on the MNIST test set")
     p.add_argument("--model", help=model_help)

@@ -257,15 +257,22 @@ class Prediction:
     probabilities: list[float]
     top_k: list[dict[str, float]] = field(default_factory=list)
     unsure: bool = False
+    #: Set by :func:`digits.nondigit.mark` for whole images: the image holds no digit (``digit`` is then
+    #: the classifier's guess, reported as null in JSON). ``p_not_digit`` is None where it was not asked.
+    not_a_digit: bool = False
+    p_not_digit: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "digit": self.digit,
+        out = {
+            "digit": None if self.not_a_digit else self.digit,
             "probability": self.probability,
             "top_k": self.top_k,
             "unsure": self.unsure,
             "probabilities": self.probabilities,
         }
+        if self.p_not_digit is not None:
+            out.update(not_a_digit=self.not_a_digit, p_not_digit=self.p_not_digit)
+        return out
 
 
 def as_batch(images: np.ndarray) -> np.ndarray:
@@ -289,10 +296,21 @@ def as_batch(images: np.ndarray) -> np.ndarray:
 class Predictor:
     """Load a model once; classify MNIST-like 28×28 images in batches."""
 
-    def __init__(self, model: str | os.PathLike[str] | None = None, batch_size: int = 512) -> None:
+    def __init__(
+        self, model: str | os.PathLike[str] | None = None, batch_size: int = 512, reject_non_digits: bool = True
+    ) -> None:
         self.path = resolve_model_path(model)
         self.engine = load_engine(self.path)
         self.batch_size = batch_size
+        #: Whether whole images (predict_image, predict_files) are also checked for "not a digit".
+        self.reject_non_digits = reject_non_digits
+
+    def _mark_non_digits(self, predictions: Sequence[Prediction], images: np.ndarray) -> None:
+        """Flag the images that hold no digit at all (the separate model of :mod:`digits.nondigit`)."""
+        if self.reject_non_digits:
+            from digits.nondigit import mark
+
+            mark(predictions, images)
 
     @property
     def engine_name(self) -> str:
@@ -333,7 +351,10 @@ class Predictor:
         """
         from digits.preprocess import image_to_mnist
 
-        return self.predict(image_to_mnist(image)[None], top_k)[0]
+        x = image_to_mnist(image)[None]
+        predictions = self.predict(x, top_k)
+        self._mark_non_digits(predictions, x)
+        return predictions[0]
 
     def predict_files(
         self, sources: Sequence[ImageSource], top_k: int = 3, workers: int | None = None
@@ -361,7 +382,11 @@ class Predictor:
         else:
             prepared = [prepare(s) for s in sources]
         good = [i for i, x in enumerate(prepared) if not isinstance(x, str)]
-        predictions = self.predict(np.stack([prepared[i] for i in good]), top_k) if good else []
+        predictions: list[Prediction] = []
+        if good:
+            images = np.stack([prepared[i] for i in good])
+            predictions = self.predict(images, top_k)
+            self._mark_non_digits(predictions, images)
         results = [
             ImageResult(_source_name(s), error=x if isinstance(x, str) else None)
             for s, x in zip(sources, prepared, strict=True)
