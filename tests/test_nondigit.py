@@ -63,9 +63,9 @@ def test_is_digit_for_the_reader(mnist):
 
 def test_onnx_matches_keras(mnist):
     """The shipped ONNX file computes what its Keras original computes."""
-    from digits.model import load_model
+    from digits.train_nondigit import load_keras
 
-    keras_model = load_model(PRETRAINED / "nondigit.keras")
+    keras_model = load_keras(PRETRAINED / "nondigit.keras")
     x = np.concatenate(
         [mnist.x_test[:300].astype(np.float32) / 255.0, negatives.make_negatives(180, SEED, mnist.x_test)[0]]
     )
@@ -112,13 +112,14 @@ def test_predict_says_not_a_digit_for_a_letter_and_a_scribble(tmp_path):
 
 def test_predict_on_real_mnist_test_pngs_gives_digits(tmp_path, mnist):
     files = []
-    for i in range(60):
+    for i in range(200):
         path = tmp_path / f"{i}_{mnist.y_test[i]}.png"
         Image.fromarray(mnist.x_test[i]).save(path)
         files.append(str(path))
     done = _run("predict", "--json", *files)
     assert done.returncode == 0, done.stderr
     entries = json.loads(done.stdout)
-    assert all(e["not_a_digit"] is False for e in entries)
+    # the stated rate is 99.5 % of digits kept: on 200, at most 3 refused (the 10,000 are checked above)
+    assert sum(e["not_a_digit"] for e in entries) <= 3
     right = sum(e["digit"] == int(mnist.y_test[i]) for i, e in enumerate(entries))
-    assert right >= 59
+    assert right >= 196

@@ -12,7 +12,7 @@ pen thickness changed, slightly rotated), so that the layout itself is no hint o
 Shapes that *are* digit shapes are left out on purpose, since refusing them would refuse real digits:
 letters and symbols that look like digits (see :data:`EXCLUDED_GLYPHS`), near-vertical single strokes
 (a ``1``), the ``┐`` corner (a ``7``), closed circles and ovals (a ``0``), and digit fragments that
-are a lone near-vertical bar or hold a closed loop.
+are a lone near-vertical bar or hold a closed loop, and the ``┴`` and ``┬`` junctions (a 1 on its foot, a 7).
 
 Everything is drawn from ``numpy.random.default_rng(seed)``: a seed gives the same images every time.
 """
@@ -225,16 +225,10 @@ def _stroke(rng: np.random.Generator, _digits: np.ndarray | None) -> np.ndarray:
             3: [(lo, lo), (hi - b, lo), (hi - b, hi), (lo, hi)],
         }
         pts = corners[kind]
-    elif shape == "junction":  # table lines meeting: ┼ ├ ┴
+    elif shape == "junction":  # table lines meeting: ┼ ├ (not ┴, a 1 on its foot, nor ┬, a 7)
         cx, cy = side * rng.uniform(0.35, 0.65), side * rng.uniform(0.35, 0.65)
-        kind = int(rng.integers(3))
         pen.line(_rotate(np.array([(lo, cy), (hi, cy)]), tilt, centre).tolist(), width)
-        if kind == 0:
-            pts = [(cx, lo), (cx, hi)]
-        elif kind == 1:
-            pts = [(lo, lo), (lo, hi)]
-        else:
-            pts = [(cx, lo), (cx, cy)]
+        pts = [(cx, lo), (cx, hi)] if rng.random() < 0.5 else [(lo, lo), (lo, hi)]
     else:  # a wide frame drawn around a number (a tall or square one would be a 0)
         h = side * rng.uniform(0.15, 0.5)
         top = side / 2 - h / 2
