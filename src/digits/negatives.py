@@ -33,10 +33,11 @@ from digits.preprocess import fit_mnist
 KINDS = ("letter", "doodle", "stroke", "shadow", "smudge", "texture", "grid", "fragment", "pair")
 
 #: Glyphs drawn as letters: Latin letters and symbols whose shapes are not digit shapes.
-GLYPHS = "ACEFHKLMNPRUVWXYacdefhkmnprtvwx#@%*+=<>^~"
+GLYPHS = "ACEFHKLMNPRUVWXYacdehkmnprvwx#@%*+=<>^~"
 #: Left out because in some hand or font they read as a digit: O o Q D (0), I l i j J ! | / ( ) [ ] (1),
-#: Z z (2), S s $ § (5), G b (6), T (7), B & (8), g q a-like y (9), u (an open 4 or 0), ? (2 or 7).
-EXCLUDED_GLYPHS = "OoQDIlijJ!|/()[]Zz2Ss$§GbTB&gqyu?"
+#: Z z (2), S s $ § (5), G b (6), T (7), B & (8), g q y (9), u (an open 4 or 0), ? (2 or 7), and t f
+#: (a 1 with a flag and a foot, as many people write it).
+EXCLUDED_GLYPHS = "OoQDIlijJ!|/()[]ZzSs$§GbTB&gqyu?tf"
 
 #: Ink weaker than this is background, as the preprocessing's noise floor makes it.
 FLOOR = 0.05

@@ -189,6 +189,7 @@ def train_nondigit(options: NondigitOptions, verbose: int = 2) -> tuple[Path, di
     threshold = choose_threshold(p_raw)
     clean = build_model(seed)  # the same weights, without the optimizer's state
     clean.set_weights(model.get_weights())
+    clean(np.zeros((1, 28, 28, 1), np.float32))  # Keras exports only a model that has run once
     with atomic_path(run_dir / "nondigit.keras") as tmp:
         clean.save(tmp)
     onnx_path = run_dir / "nondigit.onnx"
