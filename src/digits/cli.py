@@ -87,11 +87,9 @@ def _top_k(text: str) -> int:
 
 def _train_nondigit(args: argparse.Namespace) -> int:
     """``digits train --task nondigit``: the separate "not a digit" model (digits.train_nondigit)."""
-    from digits.train_nondigit import NondigitOptions, train_nondigit
+    from digits.train_nondigit import options_from_args, train_nondigit
 
-    options = NondigitOptions(seed=args.seed, out=args.out, data_dir=args.data_dir)
-    options.epochs = args.epochs or options.epochs
-    options.batch_size = args.batch_size or options.batch_size
+    options = options_from_args(args)  # refuses the classifier's own options before loading anything
     import_keras_quietly()
     run_dir, m = train_nondigit(options)
     print(

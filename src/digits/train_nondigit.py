@@ -54,6 +54,34 @@ class NondigitOptions:
     data_dir: str | None = None
 
 
+def options_from_args(args: Any) -> NondigitOptions:
+    """The options of ``digits train --task nondigit`` from the parsed command line.
+
+    The classifier's own options (``--resume``, ``--limit``, ...) mean nothing here and are refused
+    in one line rather than silently ignored.
+    """
+    ignored = [
+        flag
+        for flag, value in (
+            ("--resume", args.resume),
+            ("--limit", args.limit),
+            ("--val-size", args.val_size),
+            ("--ensemble", args.ensemble != 1),
+            ("--preset", args.preset != "default"),
+        )
+        if value
+    ]
+    if ignored:
+        raise DigitsError(
+            f"--task nondigit does not take {', '.join(ignored)} "
+            "(only --epochs, --batch-size, --seed, --out, --data-dir)"
+        )
+    options = NondigitOptions(seed=args.seed, out=args.out, data_dir=args.data_dir)
+    options.epochs = args.epochs or options.epochs
+    options.batch_size = args.batch_size or options.batch_size
+    return options
+
+
 def build_model(seed: int = 0) -> Any:
     """The tiny CNN: three conv/pool stages, a small dense layer, one sigmoid (P(not a digit)).
 
@@ -151,9 +179,9 @@ def train_nondigit(options: NondigitOptions, verbose: int = 2) -> tuple[Path, di
     from digits.inference import stderr_silenced
     from digits.train import next_run_dir
 
-    run_dir = ensure_dir(options.out) if options.out else next_run_dir("runs", "nondigit")
     start = time.perf_counter()
-    mnist = data.load_mnist(options.data_dir)
+    mnist = data.load_mnist(options.data_dir)  # before the run folder: a bad --data-dir leaves nothing behind
+    run_dir = ensure_dir(options.out) if options.out else next_run_dir("runs", "nondigit")
     x_tr, _, x_val, _ = data.split_validation(mnist.x_train, mnist.y_train, 5000)
     seed = options.seed
     x, y, _, _ = assemble(x_tr, options.positives, options.negatives, seed)
