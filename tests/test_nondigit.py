@@ -123,3 +123,16 @@ def test_predict_on_real_mnist_test_pngs_gives_digits(tmp_path, mnist):
     assert sum(e["not_a_digit"] for e in entries) <= 3
     right = sum(e["digit"] == int(mnist.y_test[i]) for i, e in enumerate(entries))
     assert right >= 196
+
+
+def test_negatives_are_reproducible_and_laid_out_like_mnist(mnist):
+    for kind in negatives.KINDS:
+        a = negatives.make_kind(kind, 6, 7, digits=mnist.x_test[:100])
+        b = negatives.make_kind(kind, 6, 7, digits=mnist.x_test[:100])
+        c = negatives.make_kind(kind, 6, 8, digits=mnist.x_test[:100])
+        assert a.shape == (6, 28, 28) and a.dtype == np.float32
+        assert np.array_equal(a, b) and not np.array_equal(a, c), kind
+        assert a.min() >= 0.0 and a.max() <= 1.0
+        for image in a:  # fit_mnist's layout: the ink's longer side is 20 px, centred
+            rows, cols = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
+            assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 == 20, kind
