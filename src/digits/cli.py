@@ -95,10 +95,29 @@ def _top_k(text: str) -> int:
 # Verbs
 
 
+def _train_nondigit(args: argparse.Namespace) -> int:
+    """``digits train --task nondigit``: the separate "not a digit" model (digits.train_nondigit)."""
+    from digits.train_nondigit import options_from_args, train_nondigit
+
+    options = options_from_args(args)  # refuses the classifier's own options before loading anything
+    import_keras_quietly()
+    run_dir, m = train_nondigit(options)
+    print(
+        f"threshold {m['threshold']:.4f}: validation digits accepted {m['val_digits_accepted']:.2%}, "
+        f"non-digits refused {m['val_nondigits_refused']:.2%}; training {m['train_seconds']:.0f} s"
+    )
+    print(f"run folder {run_dir}: nondigit.keras, nondigit.onnx, nondigit.json, metrics.json")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model; print test accuracy, wall time and where the files are."""
     if args.task == "localizer":
         return _train_localizer(args)
+    if args.task == "nondigit":
+        return _train_nondigit(args)
+    if args.scenes is not None:
+        raise DigitsError("--scenes is for --task localizer (the classifier trains on MNIST itself)")
     from digits.train import TrainOptions, train
 
     options = TrainOptions(
@@ -138,6 +157,22 @@ def _train_localizer(args: argparse.Namespace) -> int:
     """``digits train --task localizer``: the reader's ink localizer, on composed scenes."""
     from digits.train_reader import LocalizerOptions, train_localizer
 
+    ignored = [
+        flag
+        for flag, value in (
+            ("--resume", args.resume),
+            ("--limit", args.limit),
+            ("--val-size", args.val_size),
+            ("--ensemble", args.ensemble != 1),
+            ("--preset", args.preset != "default"),
+        )
+        if value
+    ]
+    if ignored:
+        raise DigitsError(
+            f"--task localizer does not take {', '.join(ignored)} "
+            "(only --epochs, --batch-size, --scenes, --seed, --out, --data-dir)"
+        )
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "scenes": args.scenes}
     options = LocalizerOptions(
         seed=args.seed, out=args.out, data_dir=args.data_dir, **{k: v for k, v in given.items() if v is not None}
@@ -479,6 +514,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             except DigitsError as e:
                 report.error(name, str(e))
                 continue
+        if entry.get("not_a_digit"):
+            report.ok(entry, f"{name}: not a digit")
+            continue
         line = f"{name}: {entry['digit']}  {entry['probability']:.1%}" + ("  unsure" if entry["unsure"] else "")
         if len(entry["top_k"]) > 1:
             line += "  (then " + ", ".join(f"{t['digit']} {t['probability']:.1%}" for t in entry["top_k"][1:]) + ")"
@@ -604,11 +642,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR with its own options")
     p.add_argument(
         "--task",
-        choices=["classifier", "localizer"],
+        choices=["classifier", "localizer", "nondigit"],
         default="classifier",
-        help="what to train: the digit classifier (default) or the reader's ink localizer, on composed scenes",
+        help="what to train: the digit classifier (default), the reader's ink localizer (on composed scenes) "
+        "or the 'not a digit' model",
     )
-    p.add_argument("--scenes", type=_positive_int, help="localizer: training scenes to compose (default: 3000)")
+    p.add_argument("--scenes", type=_positive_int, help="localizer: training scenes to compose (default: 3500)")
 
     p = verb("evaluate", cmd_evaluate, "score a model on the MNIST test set")
     p.add_argument("--model", help=model_help)

@@ -283,15 +283,22 @@ class Prediction:
     probabilities: list[float]
     top_k: list[dict[str, float]] = field(default_factory=list)
     unsure: bool = False
+    #: Set by :func:`digits.nondigit.mark` for whole images: the image holds no digit (``digit`` is then
+    #: the classifier's guess, reported as null in JSON). ``p_not_digit`` is None where it was not asked.
+    not_a_digit: bool = False
+    p_not_digit: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "digit": self.digit,
+        out = {
+            "digit": None if self.not_a_digit else self.digit,
             "probability": self.probability,
             "top_k": self.top_k,
             "unsure": self.unsure,
             "probabilities": self.probabilities,
         }
+        if self.p_not_digit is not None:
+            out.update(not_a_digit=self.not_a_digit, p_not_digit=self.p_not_digit)
+        return out
 
 
 def as_batch(images: np.ndarray) -> np.ndarray:
@@ -324,7 +331,11 @@ class Predictor:
     """
 
     def __init__(
-        self, model: str | os.PathLike[str] | None = None, batch_size: int = 512, threads: int | None = None
+        self,
+        model: str | os.PathLike[str] | None = None,
+        batch_size: int = 512,
+        threads: int | None = None,
+        reject_non_digits: bool = True,
     ) -> None:
         from digits.calibration import load_record
 
@@ -337,6 +348,15 @@ class Predictor:
         #: the temperature folded into the weights (1.0: none); log-probabilities times it are the
         #: uncalibrated model's, for rules fitted before calibration (the reader's split rule)
         self.temperature = float(self.calibration["temperature"]) if self.calibration else 1.0
+        #: Whether whole images (predict_image, predict_files) are also checked for "not a digit".
+        self.reject_non_digits = reject_non_digits
+
+    def _mark_non_digits(self, predictions: Sequence[Prediction], images: np.ndarray) -> None:
+        """Flag the images that hold no digit at all (the separate model of :mod:`digits.nondigit`)."""
+        if self.reject_non_digits:
+            from digits.nondigit import mark
+
+            mark(predictions, images)
 
     def __repr__(self) -> str:
         return f"Predictor({os.fspath(self.path)!r}, engine={self.engine_name!r}, batch_size={self.batch_size})"
@@ -381,8 +401,10 @@ class Predictor:
         from digits.preprocess import image_to_mnist
 
         with named(image):
-            x = image_to_mnist(image)
-        return self.predict(x[None], top_k)[0]
+            x = image_to_mnist(image)[None]
+        predictions = self.predict(x, top_k)
+        self._mark_non_digits(predictions, x)
+        return predictions[0]
 
     def predict_files(
         self, sources: Sequence[ImageSource], top_k: int = 3, workers: int | None = None
@@ -413,7 +435,11 @@ class Predictor:
         else:
             prepared = [prepare(s) for s in sources]
         good = [i for i, x in enumerate(prepared) if not isinstance(x, str)]
-        predictions = self.predict(np.stack([prepared[i] for i in good]), top_k) if good else []
+        predictions: list[Prediction] = []
+        if good:
+            images = np.stack([prepared[i] for i in good])
+            predictions = self.predict(images, top_k)
+            self._mark_non_digits(predictions, images)
         results = [
             ImageResult(_source_name(s), error=x if isinstance(x, str) else None)
             for s, x in zip(sources, prepared, strict=True)
