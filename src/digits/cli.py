@@ -202,6 +202,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from digits.inference import resolve_model_path
 
     model_path = resolve_model_path(args.model, keras=True)
+    out = check_can_create(args.out) if args.out else None  # made only when the plots are written
     problems: list[str] = []
     notes: list[str] = []
     if args.images:
@@ -223,7 +224,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         x_test, y_test = data.load_test_set(args.data_dir)  # the training files are not needed
         images, labels, what = x_test, y_test, "test digits"
-    out = check_can_create(args.out) if args.out else None  # made only when the plots are written
     probs = predictor.probabilities(images).astype(np.float64)
     metrics = evaluate_probabilities(
         labels, probs, unsure_below=predictor.unsure_below, images=images, out_dir=out, what=what

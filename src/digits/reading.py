@@ -8,7 +8,11 @@ This is the layer on top of the digit classifier (:class:`digits.inference.Predi
    page's edge, shadows, stains, glare, printed text and doodles. Its output is the ink map.
 2. **Rows and digits** (:func:`digits.segment.read_ink`): the ink's pieces are grouped into rows, top
    to bottom; in each row pieces of one digit are joined, digits that touch are cut, dots and dashes
-   between digits become separators, and every digit is laid out like MNIST and classified.
+   between digits become separators, pieces that are not digits (:mod:`digits.nondigit`) are left
+   out, and every digit is laid out like MNIST and classified.
+3. **A second opinion**: the same on the ink found by contrast alone (:func:`digits.preprocess.ink_map`),
+   which keeps thin paint-program lines and very large strokes whole; it is taken only when it reads no
+   more digits and the classifier is surer of it.
 
 ``Reader`` holds both models, loaded once; ``read_number(image, predictor)`` uses the packaged
 localizer.
@@ -26,6 +30,7 @@ from PIL import Image
 from digits.errors import DigitsError
 from digits.inference import ImageSource, Predictor, named
 from digits.localize import Localizer
+from digits.nondigit import is_digit
 from digits.preprocess import as_gray_array, ink_map, load_image, working_copy
 from digits.segment import NumberReading, read_ink
 
@@ -61,7 +66,6 @@ class Reader:
         """The digit ink of an image at working resolution, the working scale and the image's (width, height)."""
         if not isinstance(image, Image.Image | np.ndarray):
             image = load_image(image)
-        self._image = image
         gray = as_gray_array(image)
         height, width = gray.shape
         work, scale = working_copy(gray)
@@ -80,19 +84,25 @@ class Reader:
             return self._read(image, top_k)
 
     def _read(self, image: ImageSource, top_k: int) -> NumberReading:
+        if not isinstance(image, Image.Image | np.ndarray):
+            image = load_image(image)
         probability, scale, size = self.ink(image)
         strong = int((probability >= INK_THRESHOLD).sum())
         if strong < max(12, MIN_INK_FRACTION * probability.size):
             raise DigitsError("no ink found: nothing in the image looks like handwritten digits")
         ink = np.where(probability >= INK_THRESHOLD * 0.5, probability, 0.0).astype(np.float32)
-        learned = read_ink(ink, scale, size, self.predictor, top_k)
-        if os.environ.get("DIGITS_INK") != "both":
-            return learned
+        learned = read_ink(ink, scale, size, self.predictor, top_k, is_digit)
+        # A second opinion from the ink as contrast alone (digits.preprocess.ink_map), which sees thin
+        # paint-program lines and huge strokes the localizer can break apart. It wins only when it reads
+        # no more digits than the localizer's ink (extra "digits" are what rulings, grids and shadows
+        # become) and the classifier is surer of it.
         try:
-            classic = read_ink(ink_map(self._image).ink, scale, size, self.predictor, top_k)
+            classic = read_ink(ink_map(image).ink, scale, size, self.predictor, top_k, is_digit)
         except DigitsError:
             return learned
-        return max((learned, classic), key=_confidence)
+        if len(classic.digits) <= len(learned.digits) and _confidence(classic) > _confidence(learned):
+            return classic
+        return learned
 
 
 def _confidence(reading: NumberReading) -> float:

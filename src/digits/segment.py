@@ -334,8 +334,10 @@ def _read_row(
         return None
     crops = [(fit_mnist(p.ink), p.box) for p in parts]
     if is_digit is not None:
+        # Pieces that are not digits are left out; a wide one may be two digits that touch and were not
+        # cut ("not one digit"), so it stays and is read as it is.
         keep = is_digit(np.stack([c for c, _ in crops]))
-        crops = [c for c, k in zip(crops, keep, strict=True) if k]
+        crops = [c for c, k in zip(crops, keep, strict=True) if k or c[1][2] - c[1][0] > 0.9 * line]
         if not crops:
             return None
     batch = np.stack([c for c, _ in crops])
