@@ -65,7 +65,7 @@ def main() -> None:
     rows = synthetic.render_scene(
         x,
         y,
-        np.random.default_rng(12),
+        np.random.default_rng(13),
         effects=(),
         rows=2,
         n_digits=4,

@@ -255,6 +255,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from digits.calibration import TARGET_RISK, calibrate_model_file, measure_test
     from digits.fsutil import write_json
 
+    if args.reader:
+        from digits.train_reader import calibrate_reader
+
+        calibrate_reader(
+            args.data_dir, scenes=args.scenes, target=0.1 if args.target is None else args.target, out=args.out
+        )
+        return 0
+    if not args.model:
+        raise DigitsError("digits calibrate needs --model M.keras (a classifier) or --reader (the number reader)")
     path = Path(args.model)
     if path.suffix.lower() != ".keras":
         raise DigitsError(f"--model {path}: calibrate works on a .keras model (export it afterwards)")
@@ -360,14 +369,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 EXIT_SOME_FAILED = 1  # predict/read: some images could not be read; the others were still processed
 
 
-def _load_predictor(model: str | None):
+def _load_predictor(model: str | None, threads: int | None = None):
     """The predictor for ``--model``; Keras (and TensorFlow) is imported only for a ``.keras`` model."""
     from digits.inference import Predictor, resolve_model_path
 
     path = resolve_model_path(model)
     if path.suffix.lower() == ".keras" and path.exists():
         import_keras_quietly()
-    return Predictor(path)
+    return Predictor(path, threads=threads)
 
 
 class _OutputNames:
@@ -457,7 +466,8 @@ def _batch_job(args: argparse.Namespace, kind: str):
     if args.show_input and (output or args.ray is not None):
         raise DigitsError("--show-input works with the text and --json output, not with --output or --ray")
     items = batch.collect_inputs(args.files, from_list=args.from_list, column=args.column)
-    predictor = _load_predictor(args.model)
+    # One worker is one core, as each of several workers is: ONNX Runtime gets one thread.
+    predictor = _load_predictor(args.model, threads=1 if args.workers == 1 else None)
     return items, predictor
 
 
@@ -663,13 +673,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = verb("calibrate", cmd_calibrate, "fit a model's temperature and unsure threshold on its validation split")
-    p.add_argument("--model", required=True, help="the .keras model to calibrate in place (a run's model.keras)")
+    p.add_argument("--model", help="the .keras model to calibrate in place (a run's model.keras)")
+    p.add_argument(
+        "--reader",
+        action="store_true",
+        help="calibrate the number reader instead: P(reading right) on composed scenes, written to reader.json",
+    )
+    p.add_argument("--scenes", type=_positive_int, default=600, help="--reader: scenes to fit on (default 600)")
+    p.add_argument("--out", help="--reader: where to write the record (default: the package's reader.json)")
     p.add_argument("--data-dir", help=data_help)
     p.add_argument(
         "--target",
         type=_risk,
         metavar="RISK",
-        help="answers not flagged unsure may be wrong at most this often on validation (default 0.001)",
+        help="answers not flagged unsure may be wrong at most this often on validation (default 0.001; --reader 0.1)",
     )
     p.add_argument("--val-size", type=_positive_int, metavar="N", help="validation images (default: the run's)")
 

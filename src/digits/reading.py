@@ -20,6 +20,7 @@ localizer.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,43 @@ from digits.segment import NumberReading, read_ink
 INK_THRESHOLD = 0.5
 #: Fewer ink pixels than this fraction of the image (and never fewer than 12) is no handwriting.
 MIN_INK_FRACTION = 2e-5
+#: What the reading's calibrated probability is computed from (see :func:`reading_features`).
+FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees")
+
+
+def record_path() -> Path:
+    """``reader.json`` in the package: the reading calibration made by ``digits calibrate --reader``."""
+    from digits.pretrained import FOLDER
+
+    return FOLDER / "reader.json"
+
+
+@lru_cache(maxsize=4)
+def _record(path: str) -> dict | None:
+    file = Path(path)
+    if not file.is_file():
+        return None
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+        if tuple(record["features"]) != FEATURES or len(record["weights"]) != len(FEATURES) + 1:
+            raise ValueError("features do not match this version")
+        float(record["unsure_below"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DigitsError(f"{file}: not a reading calibration ({e})") from None
+    return record
+
+
+def reading_features(reading: NumberReading) -> np.ndarray:
+    """What a reading's chance of being right is judged by: how sure the classifier is of its digits (the
+    sum and the least of their log-probabilities), how many there are, how much their heights differ
+    (a piece of a digit, or a mark that is not one, is shorter or taller than its neighbours), rows, and
+    whether the two inks (the localizer's and contrast alone) gave the same digits."""
+    p = np.clip([d.probability for d in reading.digits], 1e-6, 1.0)
+    logs = np.log(p)
+    heights = np.array([d.box[3] - d.box[1] for d in reading.digits], dtype=np.float64)
+    spread = float(heights.std() / max(heights.mean(), 1.0)) if len(heights) else 0.0
+    agrees = {True: 1.0, False: 0.0, None: 0.5}[reading.agrees]
+    return np.array([logs.sum(), logs.min(), len(p), spread, len(reading.rows), agrees], dtype=np.float64)
 
 
 @lru_cache(maxsize=4)
@@ -52,8 +90,15 @@ class Reader:
         self,
         predictor: Predictor | None = None,
         localizer: Localizer | str | os.PathLike[str] | None = None,
+        calibration: str | os.PathLike[str] | bool | None = None,
     ) -> None:
+        """``calibration``: a ``reader.json`` (default: the packaged one, if there), or False for the
+        uncalibrated product of the digits' probabilities."""
         self.predictor = predictor if predictor is not None else Predictor()
+        if calibration is False:
+            self.calibration = None
+        else:
+            self.calibration = _record(str(record_path() if calibration in (None, True) else Path(calibration)))
         if isinstance(localizer, Localizer):
             self.localizer = localizer
         else:
@@ -81,7 +126,15 @@ class Reader:
         the error message starts with the file's name.
         """
         with named(image):
-            return self._read(image, top_k)
+            reading = self._read(image, top_k)
+        if self.calibration is not None:
+            from digits.calibration import logistic_probability
+
+            weights = np.asarray(self.calibration["weights"], dtype=np.float64)
+            p = float(logistic_probability(reading_features(reading)[None], weights)[0])
+            reading.calibrated = round(p, 6)
+            reading.unsure_below = float(self.calibration["unsure_below"])
+        return reading
 
     def _read(self, image: ImageSource, top_k: int) -> NumberReading:
         if not isinstance(image, Image.Image | np.ndarray):
@@ -99,10 +152,12 @@ class Reader:
         try:
             classic = read_ink(ink_map(image).ink, scale, size, self.predictor, top_k, is_digit)
         except DigitsError:
-            return learned
+            return learned  # agrees stays None: there was no second opinion
+        chosen = learned
         if len(classic.digits) <= len(learned.digits) and _confidence(classic) > _confidence(learned):
-            return classic
-        return learned
+            chosen = classic
+        chosen.agrees = classic.digits_text == learned.digits_text
+        return chosen
 
 
 def _confidence(reading: NumberReading) -> float:

@@ -134,6 +134,12 @@ class NumberReading:
     digits: list[DigitReading]
     size: tuple[int, int]  # the image's (width, height)
     rows: list[RowReading] = field(default_factory=list)
+    #: the calibrated chance that every digit was found and read right (set by digits.reading), and the
+    #: level below which the reading is unsure; without them, the product of the digits' probabilities
+    calibrated: float | None = None
+    unsure_below: float | None = None
+    #: whether a second reading of the same image (digits.reading) found the same digits; None: none made
+    agrees: bool | None = None
 
     @staticmethod
     def of_rows(rows: list[RowReading], size: tuple[int, int]) -> NumberReading:
@@ -146,12 +152,17 @@ class NumberReading:
 
     @property
     def unsure(self) -> bool:
-        """True when any digit is unsure."""
+        """True when the reading's calibrated probability is below its threshold (else: when any digit is unsure)."""
+        if self.calibrated is not None and self.unsure_below is not None:
+            return self.calibrated < self.unsure_below
         return any(d.unsure for d in self.digits)
 
     @property
     def probability(self) -> float:
-        """The chance that every digit is right, if the digits' errors were independent."""
+        """The chance that the number is read right: calibrated on composed scenes where the reader sets it,
+        else the product of the digits' probabilities (as if their errors were independent)."""
+        if self.calibrated is not None:
+            return self.calibrated
         return float(np.prod([d.probability for d in self.digits])) if self.digits else 0.0
 
     def to_dict(self) -> dict[str, Any]:

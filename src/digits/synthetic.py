@@ -599,7 +599,7 @@ def render_scene(
     row_inks: list[tuple[list[tuple[np.ndarray, int, int, int | str]], float]] = []
     for _ in range(rows):
         n = n_digits if isinstance(n_digits, int) else int(rng.integers(n_digits[0], n_digits[1] + 1))
-        n = max(1, n)
+        n = max(0, n)  # 0: a page with no handwriting at all
         ds, ls = pick(images, labels, rng, n)
         tokens = _group_text(rng, n, separators)
         row: list[tuple[np.ndarray, int, int, int | str]] = []  # (ink, x, y-offset, digit or separator)
@@ -632,6 +632,8 @@ def render_scene(
     margin_x = int(height * rng.uniform(0.4, 3.0))
     margin_y = int(height * rng.uniform(0.5, 3.0))
     canvas_w = int(row_width + 2 * margin_x)
+    if row_width == 0:  # no handwriting: a page of its own size
+        canvas_w = int(height * rng.uniform(4, 10))
     canvas_h = int(height + (rows - 1) * spacing + 2 * margin_y)
     if rows == 1 and canvas_h < canvas_w * 0.3:
         canvas_h = int(canvas_w * rng.uniform(0.3, 0.75))

@@ -214,3 +214,78 @@ def train_localizer(options: LocalizerOptions, verbose: int = 1) -> dict[str, An
     write_json(run_dir / "metrics.json", metrics)
     metrics["run_dir"] = str(run_dir)
     return metrics
+
+
+#: Seeds of the scenes the reading calibration is fitted on (neither the localizer's nor the benchmarks').
+CALIBRATION_SEED = 5_000_000
+
+
+def calibrate_reader(
+    data_dir: str | None = None,
+    scenes: int = 600,
+    target: float = 0.1,
+    out: str | os.PathLike[str] | None = None,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Fit P(a reading is exactly right) on composed scenes and choose the reading's ``unsure`` threshold.
+
+    The scenes (each effect on one page in eight, one to three rows, touching pairs, separators) are made
+    of the classifier's *validation* digits (``data.split_validation``, the 5,000 training images no shipped
+    model trained on), so the classifier is as sure of them as of new handwriting. Each is read by the shipped reader; a
+    logistic fit of "the digits are exactly right" on :data:`digits.reading.FEATURES` gives the
+    probability, and the threshold keeps the most readings whose error rate is at most ``target``.
+    Writes ``reader.json`` (default: the package's) and returns the record.
+    """
+    from digits import calibration, data
+    from digits.reading import FEATURES, Reader, reading_features, record_path
+    from digits.synthetic import EFFECTS, render_scene
+    from digits.train import _command_line
+
+    if scenes < 50:
+        raise DigitsError(f"--scenes must be at least 50 to fit the reading calibration, got {scenes}")
+    mnist = load_mnist(data_dir)
+    _, _, x_val, y_val = data.split_validation(mnist.x_train, mnist.y_train, 5000)
+    reader = Reader(calibration=False)
+    features, right, refused = [], [], 0
+    started = time.time()
+    for k in range(scenes):
+        rng = np.random.default_rng(CALIBRATION_SEED + k)
+        effects = tuple(e for e in EFFECTS if rng.random() < 0.12)  # one or two effects on most pages
+        scene = render_scene(x_val, y_val, rng, effects=effects)
+        try:
+            reading = reader.read(load_image(scene.encode()[0]))
+        except DigitsError:
+            refused += 1
+            continue
+        features.append(reading_features(reading))
+        right.append(reading.digits_text == scene.digits_text)
+    x, y = np.array(features), np.array(right, dtype=bool)
+    weights = calibration.fit_logistic(x, y)
+    p = calibration.logistic_probability(x, weights)
+    chosen = calibration.threshold_for_risk(p, y, max_risk=target)
+    product = np.exp(x[:, 0])
+    record = {
+        "features": list(FEATURES),
+        "weights": [float(w) for w in weights],
+        "unsure_below": float(chosen["threshold"]),
+        "target_risk": target,
+        "fitted_on": f"{len(y)} composed scenes of MNIST validation digits (seeds {CALIBRATION_SEED}+), "
+        f"{refused} refused as empty",
+        "scenes_read_right": float(y.mean()),
+        "coverage": float(chosen["coverage"]),
+        "risk": float(chosen["risk"]),
+        "ece_calibrated": calibration.ece_from(p, y),
+        "ece_product": calibration.ece_from(product, y),
+        "risk_coverage": calibration.risk_coverage(p, y, grid=10),
+        "seconds": round(time.time() - started, 1),
+        "command": _command_line(),
+    }
+    path = Path(out) if out else record_path()
+    write_json(path, record)
+    if verbose:
+        print(
+            f"{len(y)} scenes read, {y.mean():.1%} exactly right; ECE {record['ece_product']:.1%} (product of the "
+            f"digits) -> {record['ece_calibrated']:.1%}; unsure below {record['unsure_below']:.3f} keeps "
+            f"{record['coverage']:.1%} at {record['risk']:.2%} wrong (target {target:g}); wrote {path}"
+        )
+    return record
