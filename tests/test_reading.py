@@ -165,7 +165,8 @@ def test_effects_are_known_names(mnist):
 def test_a_reading_probability_is_calibrated(mnist, reader):
     """A reading's probability is the chance that its digits are exactly right, fitted on other scenes
     (``digits calibrate --reader``): on held-out scenes of MNIST test digits it is closer to the truth
-    than the product of the digits' probabilities, and readings not flagged unsure are right at about the rate the threshold was chosen for (9 in 10)."""
+    than the product of the digits' probabilities, and readings not flagged unsure are right at about the rate
+    the threshold was chosen for (9 in 10)."""
     from digits.calibration import ece_from
 
     assert reader.calibration is not None, "the packaged reader.json is missing"

@@ -233,6 +233,13 @@ def read_ink(
         row = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k, is_digit)
         if row is not None:
             rows.append(row)
+    if not rows and is_digit is not None and blobs:
+        # Every piece was refused as not a digit: read them anyway, each flagged unsure, rather than say
+        # there is nothing (two touching 1s, say, are "not one digit" and too narrow to be cut).
+        fallback = read_ink(ink, scale, size, predictor, top_k, None)
+        for d in fallback.digits:
+            d.unsure = True
+        return fallback
     if not rows:
         raise DigitsError("no ink found: only marks too small to be digits")
     return NumberReading.of_rows(rows, size)
@@ -340,15 +347,19 @@ def _read_row(
     if not groups:
         return None
     groups.sort(key=lambda g: (g.x0 + g.x1) / 2)
-    parts = _digits_of(groups, ink, labels, line, predictor)
-    if not parts:
+    found = _digits_of(groups, ink, labels, line, predictor)
+    if not found:
         return None
-    crops = [(fit_mnist(p.ink), p.box) for p in parts]
+    crops = [(fit_mnist(p.ink), p.box) for p, _ in found]
     if is_digit is not None:
-        # Pieces that are not digits are left out; a wide one may be two digits that touch and were not
-        # cut ("not one digit"), so it stays and is read as it is.
+        # Pieces that are not digits are left out. A wide one may be two digits that touch and were not
+        # cut ("not one digit"), and a half cut from two touching digits looks like a fragment: both stay.
         keep = is_digit(np.stack([c for c, _ in crops]))
-        crops = [c for c, k in zip(crops, keep, strict=True) if k or c[1][2] - c[1][0] > 0.9 * line]
+        crops = [
+            c
+            for c, k, (_, cut) in zip(crops, keep, found, strict=True)
+            if k or cut or c[1][2] - c[1][0] > 0.9 * line
+        ]
         if not crops:
             return None
     batch = np.stack([c for c, _ in crops])
@@ -571,17 +582,19 @@ def _halves(part: _Part, path: np.ndarray) -> tuple[_Part, _Part] | None:
 
 def _digits_of(
     groups: list[_Group], ink: np.ndarray, labels: np.ndarray, line: float, predictor: Predictor
-) -> list[_Part]:
-    """One part per digit, left to right, splitting groups that are too wide to be one digit."""
-    out: list[_Part] = []
+) -> list[tuple[_Part, bool]]:
+    """One part per digit, left to right, splitting groups that are too wide to be one digit; each with
+    whether it came from cutting a wider group (a half of two touching digits)."""
+    out: list[tuple[_Part, bool]] = []
     for g in groups:
         part = _part_of(g, ink, labels)
         if part is None:
             continue
         if max(p[2] - p[0] for p in g.pieces) < SPLIT_MAYBE * line:
-            out.append(part)  # pieces joined because they belong together, none of them wide itself
+            out.append((part, False))  # pieces joined because they belong together, none of them wide itself
         else:
-            out.extend(_split(part, line, predictor, depth=0))
+            pieces = _split(part, line, predictor, depth=0)
+            out.extend((p, len(pieces) > 1) for p in pieces)
     return out
 
 
