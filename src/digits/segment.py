@@ -356,9 +356,7 @@ def _read_row(
         # cut ("not one digit"), and a half cut from two touching digits looks like a fragment: both stay.
         keep = is_digit(np.stack([c for c, _ in crops]))
         crops = [
-            c
-            for c, k, (_, cut) in zip(crops, keep, found, strict=True)
-            if k or cut or c[1][2] - c[1][0] > 0.9 * line
+            c for c, k, (_, cut) in zip(crops, keep, found, strict=True) if k or cut or c[1][2] - c[1][0] > 0.9 * line
         ]
         if not crops:
             return None
