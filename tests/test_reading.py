@@ -185,3 +185,17 @@ def test_a_reading_probability_is_calibrated(mnist, reader):
     assert ece_from(probs, right) < ece_from(products, right)
     kept = probs >= reader.calibration["unsure_below"]
     assert kept.sum() >= 0.25 * len(right) and right[kept].mean() >= 0.85, (kept.sum(), right[kept].mean())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--task", "localizer", "--resume", "somewhere"], "--task localizer does not take --resume"),
+        (["--task", "nondigit", "--limit", "100"], "--task nondigit does not take --limit"),
+        (["--scenes", "5"], "--scenes is for --task localizer"),
+    ],
+)
+def test_train_tasks_refuse_options_that_are_not_theirs(argv, message, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "digits", "train", *argv], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+    assert not any(tmp_path.iterdir()), "nothing is written for a refused command"

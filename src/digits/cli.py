@@ -99,7 +99,8 @@ def _train_nondigit(args: argparse.Namespace) -> int:
     """``digits train --task nondigit``: the separate "not a digit" model (digits.train_nondigit)."""
     from digits.train_nondigit import options_from_args, train_nondigit
 
-    options = options_from_args(args)  # refuses the classifier's own options before loading anything
+    refuse_classifier_options(args, "nondigit", "--epochs, --batch-size, --seed, --out, --data-dir")
+    options = options_from_args(args)
     import_keras_quietly()
     run_dir, m = train_nondigit(options)
     print(
@@ -153,10 +154,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_localizer(args: argparse.Namespace) -> int:
-    """``digits train --task localizer``: the reader's ink localizer, on composed scenes."""
-    from digits.train_reader import LocalizerOptions, train_localizer
-
+def refuse_classifier_options(args: argparse.Namespace, task: str, takes: str) -> None:
+    """The classifier's own options (``--resume``, ``--limit``, ...) mean nothing to another ``--task``:
+    refused in one line rather than silently ignored."""
     ignored = [
         flag
         for flag, value in (
@@ -169,10 +169,14 @@ def _train_localizer(args: argparse.Namespace) -> int:
         if value
     ]
     if ignored:
-        raise DigitsError(
-            f"--task localizer does not take {', '.join(ignored)} "
-            "(only --epochs, --batch-size, --scenes, --seed, --out, --data-dir)"
-        )
+        raise DigitsError(f"--task {task} does not take {', '.join(ignored)} (only {takes})")
+
+
+def _train_localizer(args: argparse.Namespace) -> int:
+    """``digits train --task localizer``: the reader's ink localizer, on composed scenes."""
+    from digits.train_reader import LocalizerOptions, train_localizer
+
+    refuse_classifier_options(args, "localizer", "--epochs, --batch-size, --scenes, --seed, --out, --data-dir")
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "scenes": args.scenes}
     options = LocalizerOptions(
         seed=args.seed, out=args.out, data_dir=args.data_dir, **{k: v for k, v in given.items() if v is not None}

@@ -57,25 +57,9 @@ class NondigitOptions:
 def options_from_args(args: Any) -> NondigitOptions:
     """The options of ``digits train --task nondigit`` from the parsed command line.
 
-    The classifier's own options (``--resume``, ``--limit``, ...) mean nothing here and are refused
-    in one line rather than silently ignored.
+    The classifier's own options (``--resume``, ``--limit``, ...) are refused by the CLI before this
+    (``digits.cli.refuse_classifier_options``).
     """
-    ignored = [
-        flag
-        for flag, value in (
-            ("--resume", args.resume),
-            ("--limit", args.limit),
-            ("--val-size", args.val_size),
-            ("--ensemble", args.ensemble != 1),
-            ("--preset", args.preset != "default"),
-        )
-        if value
-    ]
-    if ignored:
-        raise DigitsError(
-            f"--task nondigit does not take {', '.join(ignored)} "
-            "(only --epochs, --batch-size, --seed, --out, --data-dir)"
-        )
     options = NondigitOptions(seed=args.seed, out=args.out, data_dir=args.data_dir)
     options.epochs = args.epochs or options.epochs
     options.batch_size = args.batch_size or options.batch_size
