@@ -502,6 +502,25 @@ def _write_output(args: argparse.Namespace, kind: str, items, predictor, top_k: 
     return EXIT_SOME_FAILED if summary.failed else 0
 
 
+def _answered(entries, names: _OutputNames | None, report: _Report, key: str):
+    """The entries that were answered, each with its image saved under ``names`` (its path in ``key``);
+    a failed file, or an image that cannot be saved, is reported as that file's error instead."""
+    for entry in entries:
+        name, image = entry["file"], entry.pop("_image", None)
+        if "error" in entry:
+            report.error(name, entry["error"] or "failed")
+            continue
+        if names is not None:
+            try:
+                path = names(name)
+                _save_png(path, image)
+                entry[key] = str(path)
+            except DigitsError as e:
+                report.error(name, str(e))
+                continue
+        yield entry
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Classify images of single digits: one line (or JSON entry) per image; bad files do not stop the rest."""
     from digits.batch import run
@@ -515,19 +534,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     report = _Report(args.json)
     options = _run_options(args, to_file=False)
     entries = run(predictor, items, "predict", top_k=args.top_k, keep_images=names is not None, **options)
-    for entry in entries:
-        name, image = entry["file"], entry.pop("_image", None)
-        if "error" in entry:
-            report.error(name, entry["error"] or "failed")
-            continue
-        if names is not None:
-            try:
-                path = names(name)
-                _save_png(path, image)
-                entry["input_image"] = str(path)
-            except DigitsError as e:
-                report.error(name, str(e))
-                continue
+    for entry in _answered(entries, names, report, "input_image"):
+        name = entry["file"]
         if entry.get("not_a_digit"):
             report.ok(entry, f"{name}: not a digit")
             continue
@@ -553,19 +561,8 @@ def cmd_read(args: argparse.Namespace) -> int:
     names = _OutputNames(out_dir, ".read.png") if out_dir else None
     report = _Report(args.json)
     entries = run(predictor, items, "read", keep_images=names is not None, **_run_options(args, to_file=False))
-    for entry in entries:
-        name, image = entry["file"], entry.pop("_image", None)
-        if "error" in entry:
-            report.error(name, entry["error"] or "failed")
-            continue
-        if names is not None:
-            try:
-                path = names(name)
-                _save_png(path, image)
-                entry["annotated_image"] = str(path)
-            except DigitsError as e:
-                report.error(name, str(e))
-                continue
+    for entry in _answered(entries, names, report, "annotated_image"):
+        name = entry["file"]
         found = entry["digits"]
         digits = ", ".join(f"{d['digit']} {d['probability']:.0%}" + ("?" if d["unsure"] else "") for d in found)
         text = " | ".join(r["text"] for r in entry.get("rows", [])) or entry["text"]  # rows on one line
