@@ -117,8 +117,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train_localizer(args)
     if args.task == "nondigit":
         return _train_nondigit(args)
+    if args.task == "line":
+        return _train_line(args)
     if args.scenes is not None:
         raise DigitsError("--scenes is for --task localizer (the classifier trains on MNIST itself)")
+    if args.rows is not None:
+        raise DigitsError("--rows is for --task line (the classifier trains on MNIST itself)")
     from digits.train import TrainOptions, train
 
     options = TrainOptions(
@@ -177,6 +181,8 @@ def _train_localizer(args: argparse.Namespace) -> int:
     from digits.train_reader import LocalizerOptions, train_localizer
 
     refuse_classifier_options(args, "localizer", "--epochs, --batch-size, --scenes, --seed, --out, --data-dir")
+    if args.rows is not None:
+        raise DigitsError("--task localizer takes --scenes, not --rows")
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "scenes": args.scenes}
     options = LocalizerOptions(
         seed=args.seed, out=args.out, data_dir=args.data_dir, **{k: v for k, v in given.items() if v is not None}
@@ -190,6 +196,29 @@ def _train_localizer(args: argparse.Namespace) -> int:
         f"F1 {px['f1'] * 100:.2f}%; wall time {m['total_seconds']:.1f} s (training {m['train_seconds']:.1f} s)"
     )
     print(f"run folder {m['run_dir']}: localizer.keras, localizer.onnx, metrics.json")
+    return 0
+
+
+def _train_line(args: argparse.Namespace) -> int:
+    """``digits train --task line``: the reader's line recognizer, on composed rows."""
+    from digits.train_reader import LineOptions, train_line
+
+    refuse_classifier_options(args, "line", "--epochs, --batch-size, --rows, --seed, --out, --data-dir")
+    if args.scenes is not None:
+        raise DigitsError("--task line takes --rows, not --scenes")
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "rows": args.rows}
+    options = LineOptions(
+        seed=args.seed, out=args.out, data_dir=args.data_dir, **{k: v for k, v in given.items() if v is not None}
+    )
+    options.check()
+    import_keras_quietly()
+    m = train_line(options)
+    print(
+        f"validation rows read exactly: {m['val_rows_exact'] * 100:.2f}% (digits alone "
+        f"{m['val_rows_digits_exact'] * 100:.2f}%); wall time {m['total_seconds']:.1f} s "
+        f"(training {m['train_seconds']:.1f} s)"
+    )
+    print(f"run folder {m['run_dir']}: line.keras, line.onnx, metrics.json")
     return 0
 
 
@@ -653,12 +682,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR with its own options")
     p.add_argument(
         "--task",
-        choices=["classifier", "localizer", "nondigit"],
+        choices=["classifier", "localizer", "line", "nondigit"],
         default="classifier",
-        help="what to train: the digit classifier (default), the reader's ink localizer (on composed scenes) "
-        "or the 'not a digit' model",
+        help="what to train: the digit classifier (default), the reader's ink localizer (on composed scenes), "
+        "its line recognizer (on composed rows) or the 'not a digit' model",
     )
     p.add_argument("--scenes", type=_positive_int, help="localizer: training scenes to compose (default: 3500)")
+    p.add_argument("--rows", type=_positive_int, help="line: training rows to compose (default: 60000)")
 
     p = verb("evaluate", cmd_evaluate, "score a model on the MNIST test set")
     p.add_argument("--model", help=model_help)

@@ -205,3 +205,36 @@ def localizer(width: int = 16) -> keras.Model:
     x = _conv_bn_relu(x, w // 2, name="up1")
     out = layers.Conv2D(1, 1, activation="sigmoid", name="ink")(x)
     return keras.Model(inp, out, name="localizer")
+
+
+def line_recognizer(width: int = 16, classes: int = 14, height: int = 32) -> keras.Model:
+    """The line recognizer: reads a row of digit ink ``height`` pixels tall and any width as a sequence.
+
+    Convolutions (two poolings of 2, then one of height only) turn the row into one column of features
+    every 4 pixels; a (4 × 1) convolution folds the height away, and two 1-D convolutions (the second
+    dilated) let each step see about two digits around it. The output is, for each step, the scores of
+    the ``classes`` characters (index 0 is CTC's blank), trained with CTC (digits.train_reader).
+    Fully convolutional, so it reads rows of any length and exports to ONNX as it is.
+    """
+    w = width
+    inp = keras.Input((height, None, 1), name="row")
+    x = _conv_bn_relu(inp, w, name="c1")
+    x = layers.MaxPooling2D(name="pool1")(x)  # height/2
+    x = _conv_bn_relu(x, 2 * w, name="c2")
+    x = layers.MaxPooling2D(name="pool2")(x)  # height/4
+    x = _conv_bn_relu(x, 4 * w, name="c3")
+    x = _conv_bn_relu(x, 4 * w, name="c4")
+    x = layers.MaxPooling2D((2, 1), name="pool3")(x)  # height/8
+    x = layers.Conv2D(8 * w, (height // 8, 1), use_bias=False, name="fold_conv")(x)  # 1 × steps
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="fold_bn")(x)
+    x = layers.ReLU(name="fold_relu")(x)
+    for i, dilation in enumerate((1, 2)):
+        x = layers.Conv2D(
+            8 * w, (1, 3), padding="same", dilation_rate=(1, dilation), use_bias=False, name=f"seq{i}_conv"
+        )(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"seq{i}_bn")(x)
+        x = layers.ReLU(name=f"seq{i}_relu")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    x = layers.Conv2D(classes, 1, name="scores")(x)
+    out = layers.Reshape((-1, classes), name="steps")(x)
+    return keras.Model(inp, out, name="line_recognizer")

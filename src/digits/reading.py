@@ -30,6 +30,7 @@ from PIL import Image
 
 from digits.errors import DigitsError
 from digits.inference import ImageSource, Predictor, named
+from digits.line import LineRecognizer
 from digits.localize import Localizer
 from digits.nondigit import is_digit
 from digits.preprocess import as_gray_array, ink_map, load_image, working_copy
@@ -40,7 +41,7 @@ INK_THRESHOLD = 0.5
 #: Fewer ink pixels than this fraction of the image (and never fewer than 12) is no handwriting.
 MIN_INK_FRACTION = 2e-5
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
-FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees")
+FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees", "line_agrees")
 
 
 def record_path() -> Path:
@@ -75,12 +76,18 @@ def reading_features(reading: NumberReading) -> np.ndarray:
     heights = np.array([d.box[3] - d.box[1] for d in reading.digits], dtype=np.float64)
     spread = float(heights.std() / max(heights.mean(), 1.0)) if len(heights) else 0.0
     agrees = {True: 1.0, False: 0.0, None: 0.5}[reading.agrees]
-    return np.array([logs.sum(), logs.min(), len(p), spread, len(reading.rows), agrees], dtype=np.float64)
+    line = {True: 1.0, False: 0.0, None: 0.5}[reading.line_agrees]
+    return np.array([logs.sum(), logs.min(), len(p), spread, len(reading.rows), agrees, line], dtype=np.float64)
 
 
 @lru_cache(maxsize=4)
 def _localizer(path: str | None) -> Localizer:
     return Localizer(path)
+
+
+@lru_cache(maxsize=4)
+def _line(path: str | None) -> LineRecognizer:
+    return LineRecognizer(path)
 
 
 class Reader:
@@ -91,14 +98,22 @@ class Reader:
         predictor: Predictor | None = None,
         localizer: Localizer | str | os.PathLike[str] | None = None,
         calibration: str | os.PathLike[str] | bool | None = None,
+        line: LineRecognizer | str | os.PathLike[str] | bool | None = None,
     ) -> None:
         """``calibration``: a ``reader.json`` (default: the packaged one, if there), or False for the
-        uncalibrated product of the digits' probabilities."""
+        uncalibrated product of the digits' probabilities. ``line``: the line recognizer (default: the
+        packaged one), or False to read every row by cutting and classifying alone."""
         self.predictor = predictor if predictor is not None else Predictor()
         if calibration is False:
             self.calibration = None
         else:
             self.calibration = _record(str(record_path() if calibration in (None, True) else Path(calibration)))
+        if line is False:
+            self.line = None
+        elif isinstance(line, LineRecognizer):
+            self.line = line
+        else:
+            self.line = _line(None if line in (None, True) else str(Path(line)))
         if isinstance(localizer, Localizer):
             self.localizer = localizer
         else:
@@ -144,17 +159,25 @@ class Reader:
         if strong < max(12, MIN_INK_FRACTION * probability.size):
             raise DigitsError("no ink found: nothing in the image looks like handwritten digits")
         ink = np.where(probability >= INK_THRESHOLD * 0.5, probability, 0.0).astype(np.float32)
-        learned = read_ink(ink, scale, size, self.predictor, top_k, is_digit)
+        learned = read_ink(ink, scale, size, self.predictor, top_k, is_digit, self.line)
         # A second opinion from the ink as contrast alone (digits.preprocess.ink_map), which sees thin
         # paint-program lines and huge strokes the localizer can break apart. It wins only when it reads
         # no more digits than the localizer's ink (extra "digits" are what rulings, grids and shadows
         # become) and the classifier is surer of it.
         try:
-            classic = read_ink(ink_map(image).ink, scale, size, self.predictor, top_k, is_digit)
+            classic = read_ink(ink_map(image).ink, scale, size, self.predictor, top_k, is_digit, self.line)
         except DigitsError:
             return learned  # agrees stays None: there was no second opinion
         chosen = learned
-        if len(classic.digits) <= len(learned.digits) and _confidence(classic) > _confidence(learned):
+        if learned.line_agrees and classic.line_agrees is False:
+            # The localizer's ink was read alike by both row readers and the contrast ink was not: a shadow's
+            # edge cut into bars is a row of 1s and 0s to the classifier, not to the line recognizer.
+            pass
+        elif classic.line_agrees and learned.line_agrees is False and len(classic.digits) <= len(learned.digits) + 1:
+            # The other way round: the localizer broke a thin or huge stroke apart and the two row readers
+            # disagree on it, while on the contrast ink they agree.
+            chosen = classic
+        elif len(classic.digits) <= len(learned.digits) and _confidence(classic) > _confidence(learned):
             chosen = classic
         chosen.agrees = classic.digits_text == learned.digits_text
         return chosen

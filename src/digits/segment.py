@@ -30,6 +30,7 @@ from digits.preprocess import Blob, fit_mnist, ink_blobs
 
 if TYPE_CHECKING:
     from digits.inference import Predictor
+    from digits.line import LineRecognizer
 
 Box = tuple[int, int, int, int]
 
@@ -107,6 +108,15 @@ class RowReading:
 
     digits: list[DigitReading]
     separators: list[Separator] = field(default_factory=list)
+    #: the other reading of the same row: the line recognizer's when this one is the cut-and-classify
+    #: reading, and the other way round (None when only one was made)
+    other: RowReading | None = field(default=None, repr=False)
+    #: how the row was read: "cut" (pieces cut and classified one by one) or "line" (the line recognizer)
+    method: str = "cut"
+
+    @property
+    def digits_text(self) -> str:
+        return "".join(str(d.digit) for d in self.digits)
 
     @property
     def text(self) -> str:
@@ -144,6 +154,14 @@ class NumberReading:
     @staticmethod
     def of_rows(rows: list[RowReading], size: tuple[int, int]) -> NumberReading:
         return NumberReading("\n".join(r.text for r in rows), [d for r in rows for d in r.digits], size, rows)
+
+    @property
+    def line_agrees(self) -> bool | None:
+        """Whether every row's two readings (cut and classified, and the line recognizer's) gave the same
+        digits; None when rows were read only one way."""
+        if not self.rows or any(r.other is None for r in self.rows):
+            return None
+        return all(r.other.digits_text == r.digits_text for r in self.rows)
 
     @property
     def digits_text(self) -> str:
@@ -219,18 +237,21 @@ def read_ink(
     predictor: Predictor,
     top_k: int = 3,
     is_digit: Callable[[np.ndarray], np.ndarray] | None = None,
+    line: LineRecognizer | None = None,
 ) -> NumberReading:
     """Read the number in an ink map (white digit ink on black, at ``scale`` working pixels per original
     pixel) of an image of ``size`` (width, height): rows top to bottom, each left to right.
 
     ``is_digit`` (N×28×28 → N booleans) leaves out the pieces that are not digits (a frame's stroke, a
-    shadow's edge, a letter). Raises ``DigitsError("no ink found ...")`` when there is nothing to read.
+    shadow's edge, a letter). With ``line`` each row's kept ink is also read whole by the line
+    recognizer (:mod:`digits.line`), and :func:`choose` picks one of the two readings.
+    Raises ``DigitsError("no ink found ...")`` when there is nothing to read.
     """
     labels, blobs = ink_blobs(ink, link=LINK)
     labels = _with_halo(labels, ink)
     rows = []
     for row_blobs in _rows(blobs):
-        row = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k, is_digit)
+        row = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k, is_digit, line)
         if row is not None:
             rows.append(row)
     if not rows and is_digit is not None and blobs:
@@ -337,6 +358,7 @@ def _read_row(
     predictor: Predictor,
     top_k: int,
     is_digit: Callable[[np.ndarray], np.ndarray] | None = None,
+    recognizer: LineRecognizer | None = None,
 ) -> RowReading | None:
     """The digits (and separators) of one row, left to right; None when it holds nothing digit-sized."""
     width, height = size
@@ -377,7 +399,85 @@ def _read_row(
     for (crop, box), pred in zip(crops, predictions, strict=True):
         readings.append(DigitReading(pred.digit, pred.probability, original(box), pred.unsure, pred.top_k, crop))
     separators = _separators(small, [box for _, box in crops], line, original)
-    return RowReading(readings, separators)
+    cut = RowReading(readings, separators)
+    if recognizer is None:
+        return cut
+    # The line recognizer reads the same ink: the row's pieces, within the digits and marks kept above.
+    mask = np.isin(labels, [b.label for b in blobs])
+    kept = np.zeros_like(mask)
+    marks = [(g.x0, g.y0, g.x1, g.y1) for g in _marks(small, [box for _, box in crops], line)]
+    for x0, y0, x1, y1 in [box for _, box in crops] + marks:
+        kept[max(0, y0 - 1) : y1 + 1, max(0, x0 - 1) : x1 + 1] = True
+    mask &= kept
+    ys, xs = np.nonzero(mask)
+    oy, ox = int(ys.min()), int(xs.min())
+    sub = np.where(mask, ink, 0.0)[oy : ys.max() + 1, ox : xs.max() + 1].astype(np.float32)
+    read = _line_reading(recognizer, sub, (ox, oy), line, original, predictor, top_k)
+    if read is None:
+        return cut
+    cut.other, read.other = read, cut
+    return choose(cut, read)
+
+
+def choose(cut: RowReading, read: RowReading) -> RowReading:
+    """Which of a row's two readings to trust. When they find as many digits, the cut-and-classify one:
+    each of its digits was classified alone by the classifier, which tells digits apart better. When they
+    find a different number of digits, the line recognizer's: it reads touching and overlapping digits, a
+    digit drawn in two strokes and a ``/`` (a 1 to the classifier) without having to guess where to cut."""
+    if len(read.digits) == len(cut.digits) or not read.digits:
+        return cut
+    return read
+
+
+def _marks(small: list[_Group], digit_boxes: list[Box], line: float) -> list[_Group]:
+    """The small pieces of a row that may be separators: between its first and last digit, within its band."""
+    if not digit_boxes:
+        return []
+    left, right = min(b[0] for b in digit_boxes), max(b[2] for b in digit_boxes)
+    top, bottom = min(b[1] for b in digit_boxes), max(b[3] for b in digit_boxes)
+    return [
+        g
+        for g in small
+        if left < (g.x0 + g.x1) / 2 < right
+        and top - 0.1 * line <= (g.y0 + g.y1) / 2 <= bottom + 0.1 * line
+        and max(g.width, g.height) >= 0.06 * line
+    ]
+
+
+def _line_reading(
+    recognizer: LineRecognizer,
+    sub: np.ndarray,
+    offset: tuple[int, int],
+    line: float,
+    original: Callable[[Box], Box],
+    predictor: Predictor,
+    top_k: int,
+) -> RowReading | None:
+    """The line recognizer's reading of one row's ink ``sub`` (working pixels, its corner at ``offset``)."""
+    ox, oy = offset
+    digits: list[DigitReading] = []
+    marks: list[Separator] = []
+    boxes: list[Box] = []
+    for c in recognizer.read(sub):
+        x0, x1 = max(0, int(np.floor(c.x0))), min(sub.shape[1], int(np.ceil(c.x1)))
+        piece = sub[:, x0:x1]
+        ys, xs = np.nonzero(piece > 0.05)
+        if ys.size == 0:
+            continue
+        box = (ox + x0 + int(xs.min()), oy + int(ys.min()), ox + x0 + int(xs.max()) + 1, oy + int(ys.max()) + 1)
+        if not c.char.isdigit():
+            marks.append(Separator(c.char, original(box), len(digits)))
+            continue
+        crop = fit_mnist(piece[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+        unsure = c.probability < predictor.unsure_below
+        top = [{"digit": int(ch), "probability": round(q, 6)} for ch, q in c.top if ch.isdigit()][:top_k]
+        digits.append(DigitReading(int(c.char), round(c.probability, 6), original(box), unsure, top, crop))
+        boxes.append(box)
+    if not digits:
+        return None
+    marks = [m for m in marks if 0 < m.after < len(digits)]  # marks before or after the number are not in it
+    spaces = [g for g in _separators([], boxes, line, original) if g.after not in {m.after for m in marks}]
+    return RowReading(digits, sorted(marks + spaces, key=lambda m: m.after), method="line")
 
 
 def _separators(small: list[_Group], digit_boxes: list[Box], line: float, original: Any) -> list[Separator]:

@@ -317,6 +317,30 @@ def _contact_x(px: int, py: int, pink: np.ndarray, y: int, ink: np.ndarray) -> i
     return best
 
 
+def _legible_x(px: int, py: int, pink: np.ndarray, x: int, y: int, ink: np.ndarray) -> int:
+    """Move ``ink`` (at ``x``, ``y``) right until both digits stay legible: two digits that touch share a few
+    pixels of ink, and neither hides inside the other's box (a 1 pushed under a 7's bar, a 6 into a 5's
+    loop: a reader could not tell them either). At most a tenth of the smaller digit's ink may overlap, and
+    their boxes share at most half of the narrower one's width."""
+    a = pink > 0.5
+    b = ink > 0.5
+    smaller = max(1, min(int(a.sum()), int(b.sum())))
+    narrower = min(pink.shape[1], ink.shape[1])
+    for _ in range(pink.shape[1] + ink.shape[1]):
+        shared = px + pink.shape[1] - x
+        if shared <= 0:
+            return x
+        oy0, oy1 = max(py, y), min(py + pink.shape[0], y + ink.shape[0])
+        ox0, ox1 = x, min(px + pink.shape[1], x + ink.shape[1])
+        both = 0
+        if oy1 > oy0 and ox1 > ox0:
+            both = int((a[oy0 - py : oy1 - py, ox0 - px : ox1 - px] & b[oy0 - y : oy1 - y, ox0 - x : ox1 - x]).sum())
+        if both <= 0.1 * smaller and shared <= 0.5 * narrower:
+            return x
+        x += 1
+    return x
+
+
 def pick(
     images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, count: int
 ) -> tuple[list[np.ndarray], list[int]]:
@@ -616,6 +640,7 @@ def render_scene(
                     px, py = row[-1][1], row[-1][2]
                     x = _contact_x(px, py, prev_ink, dy, ink) - int(rng.integers(1, max(2, int(0.06 * height)) + 1))
                     x = max(x, px + max(2, prev_ink.shape[1] // 3))
+                    x = _legible_x(px, py, prev_ink, int(x), dy, ink)
                 row.append((ink, int(x), dy, ls[digit_i]))
                 prev_ink = ink
                 digit_i += 1
@@ -871,3 +896,101 @@ def render_scene(
         jpeg_quality=style.jpeg_quality,
         touching=touching,
     )
+
+
+def render_row(
+    images: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    n_digits: int | None = None,
+    separators: float = 0.35,
+) -> tuple[np.ndarray, str]:
+    """One row of handwritten digit ink (white on black, float in [0, 1]) and its text: the line
+    recognizer's training data (digits.train_reader), made from ``images`` (MNIST *training* digits).
+
+    Rows hold 1–8 digits of varied size, pen, slant and baseline, with gaps from wide to overlapping
+    (a third of the rows have digits that touch or overlap), sometimes a broken stroke, a wider gap
+    between groups (a space in the text) and, with chance ``separators``, a ``.``, ``-`` or ``/``
+    between digits; the whole row may be slanted or bowed. Like the localizer's ink, the strokes'
+    strength varies and the edges are soft.
+    """
+    n = int(n_digits if n_digits is not None else rng.choice(np.arange(1, 9), p=ROW_LENGTHS))
+    height = int(rng.integers(24, 64))
+    pen = float(rng.uniform(0.2, 0.6))
+    thin = float(rng.uniform(0.04, 0.1)) if rng.random() < 0.2 else None
+    stroke = height * (thin if thin else 0.13 * (1.2 - pen))
+    crowd = float(rng.choice([-0.12, 0.0, 0.15, 0.35], p=[0.15, 0.2, 0.4, 0.25]))  # the row's usual gap
+    tokens: list[str | None] = [None] * n
+    if n >= 2 and rng.random() < separators:
+        for _ in range(1 if rng.random() < 0.8 else 2):
+            tokens.insert(
+                int(rng.integers(1, len(tokens))), str(rng.choice([".", "-", "/", " "], p=[0.3, 0.3, 0.25, 0.15]))
+            )
+    text = []
+    placed: list[tuple[int, int, np.ndarray]] = []
+    x_end = 0
+    previous: str | None = None
+    for token in tokens:
+        if token is None:
+            k = int(rng.integers(len(images)))
+            h = max(10, round(height * rng.uniform(0.88, 1.12)))
+            ink = pen_stroke(images[k], h, pen, float(rng.normal(0, 6)), thin)
+            if rng.random() < 0.12:
+                ink = _broken(ink, rng, stroke)
+            y = int(rng.normal(0, 0.05 * height)) + (height - ink.shape[0]) // 2
+            text.append(str(int(labels[k])))
+        else:
+            text.append(token)
+            ink, y = separator_ink(token, height, max(1.0, stroke), rng)
+            if token == " ":
+                x_end += int(height * rng.uniform(0.5, 1.0))
+                continue
+        if not placed:
+            x = 0
+        else:
+            px, py, pink = placed[-1]
+            contact = _contact_x(px, py, pink, y, ink)
+            gap = crowd + rng.normal(0, 0.08)
+            if token is not None or previous is not None:
+                gap = max(gap, 0.1)  # a separator keeps clear of its digits
+            x = max(contact + round(gap * height), x_end)
+            x = max(x, px + (pink.shape[1] - ink.shape[1]) // 2 + max(2, pink.shape[1] // 3))
+        placed.append((x, y, ink))
+        x_end = x + ink.shape[1]
+        previous = token
+    margin = height // 2
+    top = min(y for _, y, _ in placed)
+    width = max(x + ink.shape[1] for x, _, ink in placed) + 2 * margin
+    tall = max(y + ink.shape[0] for _, y, ink in placed) - top + 2 * margin
+    bend_a = rng.uniform(-0.18, 0.18) if rng.random() < 0.25 else 0.0
+    bend_b = rng.uniform(-0.6, 0.6) / max(width, 1) if rng.random() < 0.15 else 0.0
+    shifts = [bend_a * (x - width / 2) + bend_b * (x - width / 2) ** 2 for x, _, _ in placed]
+    lo = int(np.floor(min(0.0, *shifts)))
+    hi = int(np.ceil(max(0.0, *shifts)))
+    canvas = np.zeros((tall + hi - lo, width), dtype=np.float32)
+    for (x, y, ink), s in zip(placed, shifts, strict=True):
+        yy = y - top + margin + round(s) - lo
+        region = canvas[yy : yy + ink.shape[0], x + margin : x + margin + ink.shape[1]]
+        np.maximum(region, ink[: region.shape[0], : region.shape[1]], out=region)
+    if rng.random() < 0.5:
+        canvas = ndimage.gaussian_filter(canvas, rng.uniform(0.3, 1.2) * height / 28)
+        canvas = np.clip(canvas * rng.uniform(1.0, 1.6), 0.0, 1.0)
+    canvas *= rng.uniform(0.55, 1.0)
+    return canvas, "".join(text)
+
+
+#: How often a composed row has 1, 2, ... 8 digits.
+ROW_LENGTHS = (0.06, 0.12, 0.14, 0.16, 0.16, 0.14, 0.12, 0.10)
+
+
+def _broken(ink: np.ndarray, rng: np.random.Generator, stroke: float) -> np.ndarray:
+    """The digit with a gap in one of its strokes: a dry pen, or a digit drawn in two strokes."""
+    ys, xs = np.nonzero(ink > 0.5)
+    if ys.size == 0:
+        return ink
+    i = int(rng.integers(ys.size))
+    r = max(1.5, stroke * rng.uniform(0.5, 1.0))
+    yy, xx = np.mgrid[: ink.shape[0], : ink.shape[1]]
+    out = ink.copy()
+    out[(yy - ys[i]) ** 2 + (xx - xs[i]) ** 2 <= r * r] = 0.0
+    return out

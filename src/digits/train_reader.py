@@ -10,6 +10,7 @@ runs) and ``metrics.json`` with the exact command, like ``digits train`` does fo
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -289,3 +290,214 @@ def calibrate_reader(
             f"{record['coverage']:.1%} at {record['risk']:.2%} wrong (target {target:g}); wrote {path}"
         )
     return record
+
+
+@dataclass(frozen=True)
+class LineOptions:
+    """A line recognizer run's options (saved in ``metrics.json``)."""
+
+    rows: int = 60000  # training rows, composed from MNIST training digits
+    epochs: int = 12
+    batch_size: int = 64
+    width: int = 16  # the network's base width (see digits.model.line_recognizer)
+    learning_rate: float = 3e-3
+    val_rows: int = 3000
+    seed: int = 0
+    workers: int = 2  # processes that compose rows
+    out: str | None = None
+    data_dir: str | None = None
+
+    def check(self) -> None:
+        for name in ("rows", "epochs", "batch_size", "width", "val_rows", "workers"):
+            if getattr(self, name) < 1:
+                raise DigitsError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+
+
+#: Composed rows are padded to a multiple of this width and batched with rows of the same width.
+BUCKET = 32
+#: Rows wider than this (recognizer pixels) are not used for training: 8 digits fit well within it.
+MAX_ROW_WIDTH = 320
+#: At most this many characters in a row's target.
+MAX_TARGET = 14
+
+
+def _rows_job(args: tuple[int, int]) -> tuple[list[np.ndarray], list[str]]:
+    """``count`` rows laid out for the recognizer, seeded ``seed``…: run in a worker."""
+    from digits.line import row_image
+    from digits.synthetic import render_row
+
+    assert _DIGITS is not None
+    images, labels = _DIGITS
+    seed, count = args
+    out, texts = [], []
+    for k in range(count):
+        rng = np.random.default_rng(seed + k)
+        ink, text = render_row(images, labels, rng)
+        out.append(row_image(ink).image.astype(np.float16))
+        texts.append(text)
+    return out, texts
+
+
+def make_rows(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int, workers: int
+) -> tuple[list[np.ndarray], list[str]]:
+    """``count`` composed rows (recognizer input) and their texts; the same for the same seed."""
+    chunk = 500
+    jobs = [(seed + s, min(chunk, count - s)) for s in range(0, count, chunk)]
+    if workers > 1:
+        with ProcessPoolExecutor(workers, initializer=_set_digits, initargs=(images, labels)) as pool:
+            parts = list(pool.map(_rows_job, jobs))
+    else:
+        _set_digits(images, labels)
+        parts = [_rows_job(j) for j in jobs]
+    return [r for p in parts for r in p[0]], [t for p in parts for t in p[1]]
+
+
+def encode_text(text: str) -> list[int]:
+    """A row's text as the recognizer's class indices (spaces are the geometry's, not the recognizer's)."""
+    from digits.line import ALPHABET
+
+    return [ALPHABET.index(c) for c in text if c != " "]
+
+
+def _buckets(rows: list[np.ndarray], texts: list[str]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Rows grouped by padded width: {width: (N×32×width×1 inputs, N×(1+MAX_TARGET) targets)}."""
+    from digits.line import STEP
+
+    groups: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    for row, text in zip(rows, texts, strict=True):
+        target = encode_text(text)
+        width = row.shape[1] + (-row.shape[1] % BUCKET)
+        repeats = sum(1 for a, b in itertools.pairwise(target) if a == b)
+        if width > MAX_ROW_WIDTH or len(target) > MAX_TARGET or len(target) + repeats > width // STEP:
+            continue
+        padded = np.zeros((row.shape[0], width), dtype=np.float16)
+        padded[:, : row.shape[1]] = row
+        y = np.zeros(1 + MAX_TARGET, dtype=np.float32)
+        y[0] = len(target)
+        y[1 : 1 + len(target)] = target
+        xs, ys = groups.setdefault(width, ([], []))
+        xs.append(padded[..., None])
+        ys.append(y)
+    return {w: (np.stack(xs), np.stack(ys)) for w, (xs, ys) in sorted(groups.items())}
+
+
+def ctc_loss(y_true: Any, y_pred: Any) -> Any:
+    """CTC loss of the recognizer's step scores; ``y_true`` is [length, class indices ...] per row."""
+    from keras import ops
+
+    y_true = ops.reshape(y_true, (ops.shape(y_true)[0], -1))
+    lengths = ops.cast(y_true[:, 0], "int32")
+    target = ops.cast(y_true[:, 1:], "int32")
+    steps = ops.full((ops.shape(y_pred)[0],), ops.shape(y_pred)[1], dtype="int32")
+    return ops.ctc_loss(target, y_pred, lengths, steps, mask_index=0)
+
+
+def read_rows(session: Any, rows: list[np.ndarray]) -> list[str]:
+    """The recognizer's greedy reading of each row (an ONNX Runtime session), separators included."""
+    from digits.line import decode
+
+    name = session.get_inputs()[0].name
+    return [
+        "".join(c for c, *_ in decode(session.run(None, {name: r[None, :, :, None].astype(np.float32)})[0][0]))
+        for r in rows
+    ]
+
+
+def train_line(options: LineOptions, verbose: int = 1) -> dict[str, Any]:
+    """Compose rows, fit the line recognizer with CTC, export it to ONNX and check the export; return metrics."""
+    options.check()
+    import keras
+
+    from digits.export import _write_onnx
+    from digits.model import line_recognizer
+    from digits.train import _command_line, next_run_dir, versions
+
+    started = time.time()
+    data = load_mnist(options.data_dir)
+    run_dir = Path(options.out) if options.out else next_run_dir(prefix="line")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows, texts = make_rows(data.x_train, data.y_train, options.rows, options.seed, options.workers)
+    val_rows, val_texts = make_rows(
+        data.x_test, data.y_test, options.val_rows, VAL_SEED + options.seed, options.workers
+    )
+    buckets = _buckets(rows, texts)
+    compose_seconds = time.time() - started
+    used = sum(len(v[0]) for v in buckets.values())
+    if verbose:
+        print(f"composed {used} training rows in {len(buckets)} widths in {compose_seconds:.1f} s", flush=True)
+    keras.utils.set_random_seed(options.seed)
+    batches, per_epoch = _row_batches(buckets, options.batch_size, options.seed)
+    model = line_recognizer(options.width)
+    schedule = keras.optimizers.schedules.CosineDecay(options.learning_rate, options.epochs * per_epoch, alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=5.0), loss=ctc_loss)
+    fit_started = time.time()
+    history = model.fit(batches, epochs=options.epochs, verbose=verbose, shuffle=False)
+    fit_seconds = time.time() - fit_started
+    keras_path = run_dir / "line.keras"
+    tmp = run_dir / ".line.keras.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, keras_path)
+    onnx_path = run_dir / "line.onnx"
+    tmp_onnx = run_dir / ".line.onnx.tmp"
+    _write_onnx(model, tmp_onnx, None, {"digits.model": "line", "digits.command": _command_line() or ""})
+    os.replace(tmp_onnx, onnx_path)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    sample = val_rows[0][None, :, :, None].astype(np.float32)
+    diff = float(np.abs(model.predict(sample, verbose=0) - session.run(None, {"row": sample})[0]).max())
+    read = read_rows(session, val_rows)
+    truth = [t.replace(" ", "") for t in val_texts]
+    exact = float(np.mean([a == b for a, b in zip(read, truth, strict=True)]))
+    digits_exact = float(np.mean([_digits(a) == _digits(b) for a, b in zip(read, truth, strict=True)]))
+    metrics = {
+        "task": "line",
+        "val_rows_exact": exact,
+        "val_rows_digits_exact": digits_exact,
+        "train_loss": float(history.history["loss"][-1]),
+        "onnx_max_abs_diff": diff,
+        "rows": used,
+        "val_rows": len(val_rows),
+        "compose_seconds": round(compose_seconds, 1),
+        "train_seconds": round(fit_seconds, 1),
+        "total_seconds": round(time.time() - started, 1),
+        "parameters": int(model.count_params()),
+        "onnx_bytes": onnx_path.stat().st_size,
+        "options": asdict(options),
+        "command": _command_line(),
+        "versions": versions(),
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    metrics["run_dir"] = str(run_dir)
+    return metrics
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def _row_batches(buckets: dict[int, tuple[np.ndarray, np.ndarray]], batch_size: int, seed: int) -> tuple[Any, int]:
+    """A tf.data pipeline of batches of composed rows, each batch of one width, their order reshuffled
+    every epoch; and the number of batches per epoch."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+
+    def batches():
+        plan = []
+        for width, (x, _) in buckets.items():
+            order = rng.permutation(len(x))
+            plan += [(width, order[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        for k in rng.permutation(len(plan)):
+            width, index = plan[k]
+            x, y = buckets[width]
+            yield x[index].astype(np.float32), y[index]
+
+    count = sum(int(np.ceil(len(x) / batch_size)) for x, _ in buckets.values())
+    height = next(iter(buckets.values()))[0].shape[1]
+    signature = (
+        tf.TensorSpec((None, height, None, 1), tf.float32),
+        tf.TensorSpec((None, 1 + MAX_TARGET), tf.float32),
+    )
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2), count

