@@ -17,7 +17,9 @@ steps here, in order:
 4. :func:`fit_mnist` crops to the ink, scales the longer side to 20 px and centres the mass in 28×28.
 
 :func:`to_mnist` runs 2–4 on one image. An array that is already MNIST-like (28×28, white on black,
-clean background) passes through unchanged but for rounding.
+clean background) passes through unchanged but for rounding. When step 2 finds no ink, it tries
+:func:`filling_ink_map`: a digit that fills its whole image (a box cut tightly out of a form) has ink on
+much of the frame that step 2 takes for paper, so there the image is split into its two tones instead.
 """
 
 from __future__ import annotations
@@ -56,11 +58,12 @@ NOISE_FLOOR = 0.02
 #: A piece of ink smaller than this fraction of the largest piece is a speck and is ignored.
 SPECK_FRACTION = 0.02
 #: A digit that fills its whole image (:func:`filling_ink_map`) must be bold: ink at least this strong
-#: (digits that fill their crop measured 0.69 or more, shading on blank pages found as two tones 0.62 or
-#: less, and 0.29 or less among those with sharp edges) ...
+#: (bench/fill_crop.py's MNIST digits read that way measured 0.70 or more; of 1,440 blank photos from
+#: digits.synthetic.paint, seeds 3-20, the 24 that split into two tones 0.65 or less, and 0.35 or less
+#: among those with an edge under FILL_MAX_EDGE) ...
 FILL_MIN_CONTRAST = 0.4
-#: ... with an edge at most this share of the image wide (:func:`edge_width`; those digits 0.072 or less,
-#: that shading 0.087 or more).
+#: ... with an edge at most this share of the image wide (:func:`edge_width`: those digits 0.070 or less,
+#: those blank pages 0.087 or more, and 0.31 or more among those with ink above FILL_MIN_CONTRAST).
 FILL_MAX_EDGE = 0.15
 
 MNIST_SIDE = 28
@@ -629,7 +632,8 @@ def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray:
     """Prepare one image of one digit the way MNIST was prepared: float32 28×28 in [0, 1], white on black.
 
     Raises ``DigitsError("no ink found ...")`` for a blank or uniform image, rather than letting the
-    model guess a digit for it.
+    model guess a digit for it. Only when :func:`ink_map` finds no ink is :func:`filling_ink_map` tried,
+    so every image read before it existed is prepared exactly as before.
     """
     try:
         imap = ink_map(image)
