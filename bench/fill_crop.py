@@ -5,7 +5,10 @@
 1. ``--count`` MNIST *test* digits made into pictures they fill (``tests/test_fill_crop.py``: cropped to the ink
    with 0-2 px to spare, 200-400 px tall; dark on white, white on black, thin pen, marker, photographed grey
    page with a gradient and JPEG, chalk on a board), seeds 16 and 17, half each.
-2. realworld-dev's 214 single digits, each cropped here to its own ink (found by ``digits.preprocess``'s
+2. Blank photos (``digits.synthetic.paint`` of an empty page, as ``tests/test_preprocess.py`` makes them; 80
+   per seed, ``--blank-seeds``): how many are given ink instead of ``no ink found`` by ``to_mnist``, since the
+   two-tone fallback must not see a shadow's edge or a gradient as a digit.
+3. realworld-dev's 214 single digits, each cropped here to its own ink (found by ``digits.preprocess``'s
    ``ink_map`` and ``ink_blobs``) with 0-2 px to spare and scaled up to 300 px tall when smaller. The crops
    live in a temporary folder only; nothing is trained or tuned on them.
 
@@ -70,11 +73,34 @@ def tight_crops(realworld: Path, folder: Path, rng: np.random.Generator) -> list
     return crops
 
 
+def blank_pages_given_ink(seeds: range) -> tuple[int, int]:
+    """Blank photos in every style the generator makes, and how many of them ``to_mnist`` finds ink on."""
+    from digits import synthetic
+    from digits.errors import DigitsError
+    from digits.preprocess import load_image, to_mnist
+
+    pages = inked = 0
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        for _ in range(80):
+            style = synthetic.Style.draw(rng, invert_rate=0.5)
+            h, w = int(rng.integers(40, 500)), int(rng.integers(40, 500))
+            page = synthetic.paint(np.zeros((h, w), dtype=np.float32), style, rng, digit_height=80)
+            pages += 1
+            try:
+                to_mnist(load_image(synthetic.encode(page, style.jpeg_quality)[0]))
+                inked += 1
+            except DigitsError:
+                pass
+    return pages, inked
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data/mnist")
     parser.add_argument("--realworld", default="../shared/data/realworld-dev")
     parser.add_argument("--count", type=int, default=600)
+    parser.add_argument("--blank-seeds", default="3-20", help="seeds of the blank photos, FIRST-LAST")
     parser.add_argument("--out", default="bench/out/fill_crop.json")
     args = parser.parse_args()
 
@@ -104,6 +130,10 @@ def main() -> int:
             print(f"{name}: {len(cases)} images: " + ", ".join(f"{k} {v}" for k, v in sorted(total.items())))
             for look, counts in by_look.items():
                 print(f"  {look:7s} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    first, last = (int(v) for v in args.blank_seeds.split("-"))
+    pages, inked = blank_pages_given_ink(range(first, last + 1))
+    report["blank_pages"] = {"pages": pages, "given_ink": inked, "seeds": args.blank_seeds}
+    print(f"blank photos given ink: {inked} of {pages} (seeds {args.blank_seeds})")
     report["load_average_before"] = [round(v, 2) for v in load_before]
     report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     out = Path(args.out)
