@@ -180,3 +180,24 @@ def test_a_write_killed_before_the_first_checkpoint_means_a_fresh_start(tmp_path
         "digits: the run stopped while writing its first resume checkpoint; training again from the first epoch\n"
     )
     assert restore_backup(None, tmp_path / "never-made") == 0 and capsys.readouterr().err == ""
+
+
+def _limit_file_size() -> None:
+    # The kernel refuses to grow a file past 400 kB: model.keras (about 200 kB) fits, a checkpoint does not.
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_line(tmp_path, mnist_dir):
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "digits", "train", "--preset", "fast", "--epochs", "2", "--limit", "2000",
+         "--data-dir", str(mnist_dir), "--out", str(out)],
+        capture_output=True, text=True, preexec_fn=_limit_file_size, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"digits: error: cannot write the resume checkpoint {out / 'backup' / 'epoch-1.weights.h5'}: " in proc.stderr
+    assert list((out / "backup").iterdir()) == [], "no temporary file may be left behind"

@@ -385,7 +385,7 @@ def _backups(folder: Path) -> list[tuple[int, Path]]:
     except (OSError, ValueError, KeyError, TypeError):
         epoch = 0
     if legacy.is_file() and epoch > 0:
-        found.append((epoch, legacy))
+        found = sorted([*found, (epoch, legacy)], reverse=True)
     return found
 
 
@@ -408,6 +408,9 @@ def _make_backup(folder: Path):
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
                 os.replace(tmp, dest)
+            except Exception as e:  # a full disk or a file-size limit: one line, the earlier checkpoint kept
+                tmp.unlink(missing_ok=True)
+                raise DigitsError(f"cannot write the resume checkpoint {dest}: {_first_line(e)}") from None
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
