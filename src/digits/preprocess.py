@@ -17,7 +17,9 @@ steps here, in order:
 4. :func:`fit_mnist` crops to the ink, scales the longer side to 20 px and centres the mass in 28×28.
 
 :func:`to_mnist` runs 2–4 on one image. An array that is already MNIST-like (28×28, white on black,
-clean background) passes through unchanged but for rounding.
+clean background) passes through unchanged but for rounding. When step 2 finds no ink, it tries
+:func:`filling_ink_map`: a digit that fills its whole image (a box cut tightly out of a form) has ink on
+much of the frame that step 2 takes for paper, so there the image is split into its two tones instead.
 """
 
 from __future__ import annotations
@@ -55,6 +57,14 @@ MIN_SNR = 8.0
 NOISE_FLOOR = 0.02
 #: A piece of ink smaller than this fraction of the largest piece is a speck and is ignored.
 SPECK_FRACTION = 0.02
+#: A digit that fills its whole image (:func:`filling_ink_map`) must be bold: ink at least this strong
+#: (bench/fill_crop.py's MNIST digits read that way measured 0.70 or more; of 1,440 blank photos from
+#: digits.synthetic.paint, seeds 3-20, the 24 that split into two tones 0.65 or less, and 0.35 or less
+#: among those with an edge under FILL_MAX_EDGE) ...
+FILL_MIN_CONTRAST = 0.4
+#: ... with an edge at most this share of the image wide (:func:`edge_width`: those digits 0.070 or less,
+#: those blank pages 0.087 or more, and 0.31 or more among those with ink above FILL_MIN_CONTRAST).
+FILL_MAX_EDGE = 0.15
 
 MNIST_SIDE = 28
 MNIST_BOX = 20
@@ -237,6 +247,79 @@ def background(gray: np.ndarray) -> np.ndarray:
     The fit runs on block medians for speed and iteratively drops outliers.
     """
     h, w = gray.shape
+    basis, values = _cells(gray)
+    # Start from the image's outermost pixels, which are paper in all but the tightest crops: a
+    # digit may cover nearly half the picture, but rarely half its edge.
+    ey, ex = _edge(h, w)
+    edge_basis = _quadratic_basis((ey / max(h - 1, 1)) * 2 - 1, (ex / max(w - 1, 1)) * 2 - 1)
+    coef, sigma = _robust_quadratic(edge_basis, gray[ey, ex].astype(np.float64))
+    # Then refit on every cell that agrees with the frame's paper, judged by the frame's own noise,
+    # so that even ink covering more than half the picture does not drag the surface.
+    coef, _ = _robust_quadratic(basis, values, coef, sigma)
+    return _surface(coef, h, w)
+
+
+def two_tone_background(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The paper under a digit that fills its image, and whether the ink is darker than it.
+
+    The image is split into its two tones (Otsu's threshold). The paper is the tone of most of the
+    four corners, which a digit's bounding box rarely fills (on a tie, the tone of most of the
+    border); the ink may cover any share of the rest. A quadratic surface is fitted to the paper's
+    pixels, one-sidedly: those on the ink's side of it include the strokes' blurred edges, those on
+    the other side only the paper's own noise, so only the latter set the tolerance. The fit runs on
+    every pixel (or a regular sample) because the paper may be only slivers between the strokes.
+    """
+    h, w = gray.shape
+    step = max(1, int(np.ceil(np.sqrt(h * w / 16_000))))
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    values = gray[ys, xs].reshape(-1).astype(np.float64)
+    threshold = _otsu(values)
+    light = gray >= threshold
+    k = max(1, round(0.06 * min(h, w)))
+    corners = sum(float(c.mean()) > 0.5 for c in (light[:k, :k], light[:k, -k:], light[-k:, :k], light[-k:, -k:]))
+    if corners == 2:
+        ey, ex = _edge(h, w)
+        paper_is_light = float(light[ey, ex].mean()) >= 0.5
+    else:
+        paper_is_light = corners > 2
+    basis = _quadratic_basis((ys.reshape(-1) / max(h - 1, 1)) * 2 - 1, (xs.reshape(-1) / max(w - 1, 1)) * 2 - 1)
+    paper = values >= threshold if paper_is_light else values < threshold
+    if paper.sum() < 2 * basis.shape[1]:  # (almost) one tone only: fit it all, the ink tests will refuse it
+        paper[:] = True
+    basis, values = basis[paper], values[paper]
+    sign = 1.0 if paper_is_light else -1.0  # residuals times sign are > 0 away from the ink
+    # Start from the quarter of the paper's pixels farthest from the ink's tone, then take in those
+    # within 2 σ of the surface on the ink's side (σ: the spread on the other side).
+    keep = sign * values >= np.quantile(sign * values, 0.75)
+    if keep.sum() < 2 * basis.shape[1]:
+        keep[:] = True
+    coef = _least_squares(basis[keep], values[keep])
+    for _ in range(8):
+        away = sign * (values - basis @ coef)
+        sigma = max(1.4826 * float(np.median(away[away > 0])) if (away > 0).any() else 0.0, 1.0 / 255.0)
+        now = away >= -2.0 * sigma
+        if now.sum() < 2 * basis.shape[1] or np.array_equal(now, keep):
+            break
+        keep = now
+        coef = _least_squares(basis[keep], values[keep])
+    return _surface(coef, h, w), paper_is_light
+
+
+def _otsu(values: np.ndarray) -> float:
+    """The grey level that best splits ``values`` into two tones (Otsu's between-class variance)."""
+    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    p = hist / max(hist.sum(), 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(p)
+    m0 = np.cumsum(p * centres)
+    between = (m0[-1] * w0 - m0) ** 2 / np.maximum(w0 * (1.0 - w0), 1e-12)
+    return float(edges[1:][int(np.argmax(between))])
+
+
+def _cells(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Block medians of ``gray`` on a grid of about 32×32 (or every pixel of a small image): the
+    quadratic basis at each cell's centre and the cell's value, for the background fits."""
+    h, w = gray.shape
     block = max(1, int(np.ceil(max(h, w) / 32)))
     gh, gw = h // block, w // block
     if block > 1 and gh >= 3 and gw >= 3:
@@ -249,17 +332,11 @@ def background(gray: np.ndarray) -> np.ndarray:
     yn = (ys / max(h - 1, 1)) * 2 - 1
     xn = (xs / max(w - 1, 1)) * 2 - 1
     yy, xx = np.meshgrid(yn, xn, indexing="ij")
-    basis = _quadratic_basis(yy.reshape(-1), xx.reshape(-1))
-    values = coarse.reshape(-1).astype(np.float64)
-    # Start from the image's outermost pixels, which are paper in all but the tightest crops: a
-    # digit may cover nearly half the picture, but rarely half its edge.
-    ey, ex = _edge(h, w)
-    edge_basis = _quadratic_basis((ey / max(h - 1, 1)) * 2 - 1, (ex / max(w - 1, 1)) * 2 - 1)
-    coef, sigma = _robust_quadratic(edge_basis, gray[ey, ex].astype(np.float64))
-    # Then refit on every cell that agrees with the frame's paper, judged by the frame's own noise,
-    # so that even ink covering more than half the picture does not drag the surface.
-    coef, _ = _robust_quadratic(basis, values, coef, sigma)
-    # Evaluate the surface over the whole (working) image.
+    return _quadratic_basis(yy.reshape(-1), xx.reshape(-1)), coarse.reshape(-1).astype(np.float64)
+
+
+def _surface(coef: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The quadratic surface ``coef`` evaluated over an h×w image, clipped to [0, 1]."""
     yf = (np.arange(h) / max(h - 1, 1)) * 2 - 1
     xf = (np.arange(w) / max(w - 1, 1)) * 2 - 1
     c0, cx, cy, cxx, cxy, cyy = coef
@@ -340,17 +417,62 @@ def ink_map(image: Image.Image | np.ndarray) -> InkMap:
     Raises ``DigitsError("no ink found ...")`` when nothing stands out from the background clearly
     (a blank page, a uniform colour, noise only).
     """
+    gray, scale = _working_gray(image)
+    return _ink_over(gray, background(gray), scale)
+
+
+def filling_ink_map(image: Image.Image | np.ndarray) -> InkMap:
+    """:func:`ink_map` for a digit that fills its whole image, ink touching every side.
+
+    A box cut tightly out of a form and scaled up has ink on much of its border, often on more
+    than half of its pixels, so the paper cannot be told from the frame (:func:`background`) and the
+    fitted surface bends into the strokes: everything then looks like noise. Here the image is
+    split into its two tones first (:func:`two_tone_background`) and the surface is fitted to the
+    paper's tone alone. The same contrast and noise tests as :func:`ink_map` still refuse a blank
+    or noisy image. :func:`to_mnist` falls back on it when :func:`ink_map` finds no ink.
+    """
+    gray, scale = _working_gray(image)
+    bg, dark_ink = two_tone_background(gray)
+    imap = _ink_over(gray, bg, scale, dark_ink)
+    # Two tones are also what a shadow's edge or a strong gradient on a blank page make: ink that
+    # fills the image must be bold and have edges, where shading fades slowly across the picture.
+    if imap.contrast < FILL_MIN_CONTRAST or edge_width(imap.ink) > FILL_MAX_EDGE:
+        raise DigitsError("no ink found: two tones, but no bold ink with edges")
+    return imap
+
+
+def edge_width(ink: np.ndarray) -> float:
+    """How slowly the ink fades into the paper: the soft edge's area (0.1 < ink < 0.9) over the
+    outline's length, as a share of the image's longer side, measured at about 64 px.
+
+    A pen's stroke has an edge a few per cent of the image wide; shading across a blank page fades
+    over a large part of it.
+    """
+    factor = max(1, int(np.ceil(max(ink.shape) / 64)))
+    small = np.asarray(Image.fromarray(ink, "F").reduce(factor), dtype=np.float32) if factor > 1 else ink
+    mask = small >= 0.5
+    outline = int((mask & ~ndimage.binary_erosion(mask, border_value=1)).sum())
+    soft = int(((small > 0.1) & (small < 0.9)).sum())
+    return soft / max(outline, 1) / max(small.shape)
+
+
+def _working_gray(image: Image.Image | np.ndarray) -> tuple[np.ndarray, float]:
     gray, scale = working_copy(as_gray_array(image))
     if min(gray.shape) < 2:
         raise DigitsError(f"image too small: {gray.shape[1]}x{gray.shape[0]}")
-    bg = background(gray)
+    return gray, scale
+
+
+def _ink_over(gray: np.ndarray, bg: np.ndarray, scale: float, dark_ink: bool | None = None) -> InkMap:
+    """The ink map of ``gray`` over the background ``bg``; the polarity is found unless ``dark_ink`` is given."""
     diff = gray - bg
     # Noise is at least one grey level: 8-bit images of flat dark or light areas look noiseless.
     sigma0 = max(_robust_sigma(diff), 1.0 / 255.0)
     floor = 3.0 * sigma0
-    dark_mass = float(np.clip(-diff - floor, 0, None).sum())
-    light_mass = float(np.clip(diff - floor, 0, None).sum())
-    dark_ink = dark_mass > light_mass
+    if dark_ink is None:
+        dark_mass = float(np.clip(-diff - floor, 0, None).sum())
+        light_mass = float(np.clip(diff - floor, 0, None).sum())
+        dark_ink = dark_mass > light_mass
     # Dark ink relative to the paper, (paper - ink) / paper, so that a stroke in shadow is as strong as
     # one in the light; light ink relative to the headroom above its background. The floor keeps
     # faint noise on a near-black (or near-white) background from being blown up into "ink".
@@ -510,10 +632,21 @@ def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray:
     """Prepare one image of one digit the way MNIST was prepared: float32 28×28 in [0, 1], white on black.
 
     Raises ``DigitsError("no ink found ...")`` for a blank or uniform image, rather than letting the
-    model guess a digit for it.
+    model guess a digit for it. Only when :func:`ink_map` finds no ink is :func:`filling_ink_map` tried,
+    so every image read before it existed is prepared exactly as before.
     """
-    imap = ink_map(image)
-    labels, _ = ink_blobs(imap.ink)
+    try:
+        imap = ink_map(image)
+        labels, _ = ink_blobs(imap.ink)
+    except DigitsError as refused:
+        if not str(refused).startswith("no ink found"):
+            raise
+        # Ink on every side can hide the paper from ink_map's frame; read the image as two tones.
+        try:
+            imap = filling_ink_map(image)
+            labels, _ = ink_blobs(imap.ink)
+        except DigitsError:
+            raise refused from None
     return fit_mnist(np.where(labels > 0, imap.ink, 0.0))
 
 

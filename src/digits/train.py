@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -360,6 +361,111 @@ def _make_recorder(run_dir: Path, save_model: Any, state: dict[str, Any]):
     return RunRecorder()
 
 
+#: The resume checkpoint of epoch N is ``backup/epoch-N.weights.h5`` (weights and optimizer state); the
+#: epoch is in the name so that a file and its epoch can never disagree.
+BACKUP_PATTERN = "epoch-*.weights.h5"
+
+
+def _backup_epoch(path: Path) -> int | None:
+    try:
+        return int(path.name.removeprefix("epoch-").removesuffix(".weights.h5"))
+    except ValueError:
+        return None
+
+
+def _backups(folder: Path) -> list[tuple[int, Path]]:
+    """The resume checkpoints in ``folder``, newest first (with the one an older version wrote, if any)."""
+    if not folder.is_dir():
+        return []
+    found = [(_backup_epoch(p), p) for p in folder.glob(BACKUP_PATTERN)]
+    found = sorted(((e, p) for e, p in found if e is not None and e > 0), reverse=True)
+    legacy = folder / "latest.weights.h5"  # keras.callbacks.BackupAndRestore's, before this callback
+    try:
+        epoch = int(json.loads((folder / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        epoch = 0
+    if legacy.is_file() and epoch > 0:
+        found = sorted([*found, (epoch, legacy)], reverse=True)
+    return found
+
+
+def _make_backup(folder: Path):
+    """A callback that saves the resume checkpoint after each epoch and drops the backup folder at the end.
+
+    Unlike ``keras.callbacks.BackupAndRestore``, which rewrites ``latest.weights.h5`` in place (a kill
+    during that write, on the first epoch, left nothing to resume from), each checkpoint is written to a
+    temporary name and renamed; the one before it is kept until the new one is whole.
+    """
+    import keras
+
+    class Backup(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            ensure_dir(folder)
+            dest = folder / f"epoch-{epoch + 1}.weights.h5"
+            tmp = folder / f".tmp-{os.getpid()}.{dest.name}"  # Keras wants the name to end in .weights.h5
+            try:
+                self.model.save_weights(tmp, overwrite=True)
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, dest)
+            except Exception as e:  # a full disk or a file-size limit: one line, the earlier checkpoint kept
+                tmp.unlink(missing_ok=True)
+                raise DigitsError(f"cannot write the resume checkpoint {dest}: {_first_line(e)}") from None
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            for _, older in _backups(folder)[2:]:  # keep this one and the one before
+                older.unlink(missing_ok=True)
+
+        def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return Backup()
+
+
+def restore_backup(model: Any, folder: Path) -> int:
+    """Load the newest readable resume checkpoint in ``folder`` into ``model``; return its epoch (0: none).
+
+    A torn or unreadable checkpoint (the process was killed, the disk filled) is passed over for the
+    one before it, and with none readable the run starts again from its first epoch; either way one
+    line on stderr says so. Leftover temporary files of a killed write are removed.
+    """
+    leftovers = list(folder.glob(".tmp-*")) if folder.is_dir() else []
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    found = _backups(folder)
+    if not found:
+        if leftovers:
+            notice = "the run stopped while writing its first resume checkpoint; training again from the first epoch"
+            print(f"digits: {notice}", file=sys.stderr)
+        return 0
+    import keras
+
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)  # so that its state is loaded too
+    variables = list(model.weights) + (list(model.optimizer.variables) if model.optimizer is not None else [])
+    fresh = [keras.ops.convert_to_numpy(v) for v in variables]
+    unreadable = []
+    for epoch, path in found:
+        try:
+            model.load_weights(path)
+        except Exception as e:  # h5py, Keras and OS errors alike mean "unreadable"
+            for variable, value in zip(variables, fresh, strict=True):  # undo a partial load
+                variable.assign(value)
+            unreadable.append(f"the resume checkpoint after epoch {epoch} is unreadable ({_first_line(e)})")
+            continue
+        if unreadable:
+            print(f"digits: {'; '.join(unreadable)}; resuming from the one after epoch {epoch}", file=sys.stderr)
+        return epoch
+    print(f"digits: {'; '.join(unreadable)}; training again from the first epoch", file=sys.stderr)
+    return 0
+
+
+def _first_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def _make_test_curve(x_test: np.ndarray, y_test: np.ndarray, path: Path):
     """Benchmark-only: log test accuracy after each epoch against training seconds.
 
@@ -629,8 +735,6 @@ def fit(
     The best-on-validation epoch is saved to ``model.keras`` as it happens and a resume
     checkpoint to ``backup/``; Ctrl-C keeps the best checkpoint and says how to resume.
     """
-    import keras
-
     model_path = run_path / "model.keras"
 
     def save_model(m: Any) -> None:
@@ -642,13 +746,9 @@ def fit(
 
     # The recorder runs first so that a kill between the two callbacks only means the
     # epoch is trained again on resume, never a checkpoint ahead of the history.
-    # double_checkpoint keeps the previous backup to fall back on if the latest is torn.
-    callbacks = [
-        _make_recorder(run_path, save_model, state),
-        keras.callbacks.BackupAndRestore(
-            str(run_path / "backup"), save_freq="epoch", delete_checkpoint=True, double_checkpoint=True
-        ),
-    ]
+    backup = run_path / "backup"
+    initial_epoch = restore_backup(built.model, backup)
+    callbacks = [_make_recorder(run_path, save_model, state), _make_backup(backup)]
     if test_curve is not None:
         callbacks.append(_make_test_curve(*test_curve))
     if verbose is None:
@@ -660,6 +760,7 @@ def fit(
         built.model.fit(
             prepared.train_ds,
             epochs=preset.epochs,
+            initial_epoch=initial_epoch,
             validation_data=prepared.val_ds,
             callbacks=callbacks,
             verbose=verbose,
