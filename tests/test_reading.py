@@ -51,10 +51,10 @@ def read_rate(reader: Reader, samples, whole: bool = False) -> float:
     [
         ("plain paper", {"effects": ()}, 0.90),
         ("ruled paper", {"effects": ("ruled",)}, 0.85),
-        ("squared paper", {"effects": ("squared",)}, 0.60),
-        ("frame", {"effects": ("frame",)}, 0.70),
-        ("shadow", {"effects": ("shadow",)}, 0.80),
-        ("faint pencil", {"effects": ("pencil",)}, 0.80),
+        ("squared paper", {"effects": ("squared",)}, 0.85),
+        ("frame", {"effects": ("frame",)}, 0.75),
+        ("shadow", {"effects": ("shadow",)}, 0.85),
+        ("faint pencil", {"effects": ("pencil",)}, 0.85),
     ],
 )
 def test_held_out_scenes_per_effect(mnist, reader, case, kwargs, bar):
@@ -149,7 +149,14 @@ def test_real_photos_of_numbers_through_the_cli():
     exact = sum(
         "".join(str(d["digit"]) for d in e.get("digits", [])) == labels[n] for e, n in zip(entries, labels, strict=True)
     )
-    assert exact >= 28, f"{exact} of {len(labels)} read exactly"
+    assert exact >= 31, f"{exact} of {len(labels)} read exactly"
+    # Confidence people can act on: no reading left unflagged is wrong, and most right ones are not flagged.
+    right = [
+        "".join(str(d["digit"]) for d in e.get("digits", [])) == labels[n] for e, n in zip(entries, labels, strict=True)
+    ]
+    unflagged = [e.get("unsure") is False for e in entries]
+    assert not any(u and not r for u, r in zip(unflagged, right, strict=True)), "a wrong reading not flagged unsure"
+    assert sum(u and r for u, r in zip(unflagged, right, strict=True)) >= 0.8 * sum(right)
 
 
 def test_effects_are_known_names(mnist):
@@ -166,7 +173,7 @@ def test_a_reading_probability_is_calibrated(mnist, reader):
     """A reading's probability is the chance that its digits are exactly right, fitted on other scenes
     (``digits calibrate --reader``): on held-out scenes of MNIST test digits it is closer to the truth
     than the product of the digits' probabilities, and readings not flagged unsure are right at about the rate
-    the threshold was chosen for (9 in 10)."""
+    the threshold was chosen for (19 in 20)."""
     from digits.calibration import ece_from
 
     assert reader.calibration is not None, "the packaged reader.json is missing"
@@ -193,6 +200,9 @@ def test_a_reading_probability_is_calibrated(mnist, reader):
         (["--task", "localizer", "--resume", "somewhere"], "--task localizer does not take --resume"),
         (["--task", "nondigit", "--limit", "100"], "--task nondigit does not take --limit"),
         (["--scenes", "5"], "--scenes is for --task localizer"),
+        (["--rows", "5"], "--rows is for --task line"),
+        (["--task", "line", "--scenes", "5"], "--task line takes --rows, not --scenes"),
+        (["--task", "localizer", "--rows", "5"], "--task localizer takes --scenes, not --rows"),
     ],
 )
 def test_train_tasks_refuse_options_that_are_not_theirs(argv, message, tmp_path):

@@ -292,7 +292,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         from digits.train_reader import calibrate_reader
 
         calibrate_reader(
-            args.data_dir, scenes=args.scenes, target=0.1 if args.target is None else args.target, out=args.out
+            args.data_dir, scenes=args.scenes, target=0.05 if args.target is None else args.target, out=args.out
         )
         return 0
     if not args.model:
@@ -717,7 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--target",
         type=_risk,
         metavar="RISK",
-        help="answers not flagged unsure may be wrong at most this often on validation (default 0.001; --reader 0.1)",
+        help="answers not flagged unsure may be wrong at most this often on validation (default 0.001; --reader 0.05)",
     )
     p.add_argument("--val-size", type=_positive_int, metavar="N", help="validation images (default: the run's)")
 

@@ -254,6 +254,7 @@ def read_ink(
         row = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k, is_digit, line)
         if row is not None:
             rows.append(row)
+    rows = _drop_small_rows(rows)
     if not rows and is_digit is not None and blobs:
         # Every piece was refused as not a digit: read them anyway, each flagged unsure, rather than say
         # there is nothing (two touching 1s, say, are "not one digit" and too narrow to be cut).
@@ -264,6 +265,19 @@ def read_ink(
     if not rows:
         raise DigitsError("no ink found: only marks too small to be digits")
     return NumberReading.of_rows(rows, size)
+
+
+#: A row whose digits are less than this fraction of the tallest row's height is not part of the number.
+SMALL_ROW = 0.5
+
+
+def _drop_small_rows(rows: list[RowReading]) -> list[RowReading]:
+    """Leave out rows of "digits" much smaller than the number's: the rows of one number are written at
+    about one size, and what is far smaller (a shadow's ragged edge, the texture of a table) is not them."""
+    if len(rows) < 2:
+        return rows
+    heights = [float(np.median([d.box[3] - d.box[1] for d in r.digits])) for r in rows]
+    return [r for r, h in zip(rows, heights, strict=True) if h >= SMALL_ROW * max(heights)]
 
 
 def _rows(blobs: list[Blob]) -> list[list[Blob]]:

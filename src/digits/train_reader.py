@@ -224,7 +224,7 @@ CALIBRATION_SEED = 5_000_000
 def calibrate_reader(
     data_dir: str | None = None,
     scenes: int = 600,
-    target: float = 0.1,
+    target: float = 0.05,
     out: str | os.PathLike[str] | None = None,
     verbose: bool = True,
 ) -> dict[str, Any]:
