@@ -426,11 +426,16 @@ def _read_row(
     ys, xs = np.nonzero(mask)
     oy, ox = int(ys.min()), int(xs.min())
     sub = np.where(mask, ink, 0.0)[oy : ys.max() + 1, ox : xs.max() + 1].astype(np.float32)
-    read = _line_reading(recognizer, sub, (ox, oy), line, original, predictor, top_k)
-    if read is None:
+    found = _line_reading(recognizer, sub, (ox, oy), line, original, predictor, top_k)
+    if found is None:
         return cut
+    read, pieces = found
     cut.other, read.other = read, cut
-    return choose(cut, read)
+    chosen = choose(cut, read)
+    if chosen is read:  # the 28×28 each digit looked like (for --show-input), made only when it is shown
+        for d, piece in zip(read.digits, pieces, strict=True):
+            d.image = fit_mnist(piece)
+    return chosen
 
 
 def choose(cut: RowReading, read: RowReading) -> RowReading:
@@ -466,10 +471,12 @@ def _line_reading(
     original: Callable[[Box], Box],
     predictor: Predictor,
     top_k: int,
-) -> RowReading | None:
-    """The line recognizer's reading of one row's ink ``sub`` (working pixels, its corner at ``offset``)."""
+) -> tuple[RowReading, list[np.ndarray]] | None:
+    """The line recognizer's reading of one row's ink ``sub`` (working pixels, its corner at ``offset``), and
+    each digit's ink."""
     ox, oy = offset
     digits: list[DigitReading] = []
+    pieces: list[np.ndarray] = []
     marks: list[Separator] = []
     boxes: list[Box] = []
     for c in recognizer.read(sub):
@@ -482,16 +489,16 @@ def _line_reading(
         if not c.char.isdigit():
             marks.append(Separator(c.char, original(box), len(digits)))
             continue
-        crop = fit_mnist(piece[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+        pieces.append(piece[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
         unsure = c.probability < predictor.unsure_below
         top = [{"digit": int(ch), "probability": round(q, 6)} for ch, q in c.top if ch.isdigit()][:top_k]
-        digits.append(DigitReading(int(c.char), round(c.probability, 6), original(box), unsure, top, crop))
+        digits.append(DigitReading(int(c.char), round(c.probability, 6), original(box), unsure, top))
         boxes.append(box)
     if not digits:
         return None
     marks = [m for m in marks if 0 < m.after < len(digits)]  # marks before or after the number are not in it
     spaces = [g for g in _separators([], boxes, line, original) if g.after not in {m.after for m in marks}]
-    return RowReading(digits, sorted(marks + spaces, key=lambda m: m.after), method="line")
+    return RowReading(digits, sorted(marks + spaces, key=lambda m: m.after), method="line"), pieces
 
 
 def _separators(small: list[_Group], digit_boxes: list[Box], line: float, original: Any) -> list[Separator]:

@@ -1,11 +1,13 @@
-"""Train the reader's learned parts on composed scenes: ``digits train --task localizer``.
+"""Train the reader's learned parts on composed data: ``digits train --task localizer`` and ``--task line``.
 
 MNIST is the only handwriting we train on. The localizer learns where digit ink is from scenes made
 of MNIST *training* digits (:func:`digits.synthetic.render_scene`: ruled and squared paper, frames,
 page edges, shadows, stains, glare, show-through, colour casts, faint pencil, letters and doodles),
-whose truth is known because we composed them. Validation scenes use MNIST *test* digits and seeds
-never used for training. The run writes ``localizer.keras``, ``localizer.onnx`` (what the package
-runs) and ``metrics.json`` with the exact command, like ``digits train`` does for the classifier.
+whose truth is known because we composed them. The line recognizer learns to read a row of digit ink
+whole, with CTC, from rows of MNIST training digits (:func:`digits.synthetic.render_row`). Validation
+uses MNIST *test* digits and seeds never used for training. Each run writes ``NAME.keras``,
+``NAME.onnx`` (what the package runs) and ``metrics.json`` with the exact command, like ``digits train``
+does for the classifier.
 """
 
 from __future__ import annotations
@@ -132,12 +134,27 @@ def pixel_scores(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-9)}
 
 
+def save_model(model: Any, run_dir: Path, name: str) -> Path:
+    """Write ``NAME.keras`` and ``NAME.onnx`` (with the command in its metadata) into the run folder, each
+    under a temporary name first; return the ONNX file's path."""
+    from digits.export import _write_onnx
+    from digits.train import _command_line
+
+    tmp = run_dir / f".{name}.keras.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, run_dir / f"{name}.keras")
+    onnx_path = run_dir / f"{name}.onnx"
+    tmp_onnx = run_dir / f".{name}.onnx.tmp"
+    _write_onnx(model, tmp_onnx, None, {"digits.model": name, "digits.command": _command_line() or ""})
+    os.replace(tmp_onnx, onnx_path)
+    return onnx_path
+
+
 def train_localizer(options: LocalizerOptions, verbose: int = 1) -> dict[str, Any]:
     """Compose the scenes, fit the localizer, export it to ONNX and check the export; return the metrics."""
     options.check()
     import keras
 
-    from digits.export import _write_onnx
     from digits.model import localizer
     from digits.train import _command_line, next_run_dir, versions
 
@@ -176,14 +193,7 @@ def train_localizer(options: LocalizerOptions, verbose: int = 1) -> dict[str, An
         shuffle=True,
     )
     fit_seconds = time.time() - fit_started
-    keras_path = run_dir / "localizer.keras"
-    tmp = run_dir / ".localizer.keras.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, keras_path)
-    onnx_path = run_dir / "localizer.onnx"
-    tmp_onnx = run_dir / ".localizer.onnx.tmp"
-    _write_onnx(model, tmp_onnx, None, {"digits.model": "localizer", "digits.command": _command_line() or ""})
-    os.replace(tmp_onnx, onnx_path)
+    onnx_path = save_model(model, run_dir, "localizer")
     # The export must agree with Keras on the validation patches.
     import onnxruntime as ort
 
@@ -409,7 +419,6 @@ def train_line(options: LineOptions, verbose: int = 1) -> dict[str, Any]:
     options.check()
     import keras
 
-    from digits.export import _write_onnx
     from digits.model import line_recognizer
     from digits.train import _command_line, next_run_dir, versions
 
@@ -434,14 +443,7 @@ def train_line(options: LineOptions, verbose: int = 1) -> dict[str, Any]:
     fit_started = time.time()
     history = model.fit(batches, epochs=options.epochs, verbose=verbose, shuffle=False)
     fit_seconds = time.time() - fit_started
-    keras_path = run_dir / "line.keras"
-    tmp = run_dir / ".line.keras.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, keras_path)
-    onnx_path = run_dir / "line.onnx"
-    tmp_onnx = run_dir / ".line.onnx.tmp"
-    _write_onnx(model, tmp_onnx, None, {"digits.model": "line", "digits.command": _command_line() or ""})
-    os.replace(tmp_onnx, onnx_path)
+    onnx_path = save_model(model, run_dir, "line")
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
