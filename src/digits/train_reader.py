@@ -150,13 +150,42 @@ def save_model(model: Any, run_dir: Path, name: str) -> Path:
     return onnx_path
 
 
+def finish_run(
+    metrics: dict[str, Any],
+    run_dir: Path,
+    model: Any,
+    onnx_path: Path,
+    options: Any,
+    times: tuple[float, float, float],
+) -> dict[str, Any]:
+    """Add what every reader run records (times, size, options, the exact command, versions) to a task's
+    own ``metrics``, write them to the run folder's ``metrics.json`` and return them with ``run_dir``."""
+    from digits.train import _command_line, versions
+
+    started, compose_seconds, fit_seconds = times
+    metrics = {
+        **metrics,
+        "compose_seconds": round(compose_seconds, 1),
+        "train_seconds": round(fit_seconds, 1),
+        "total_seconds": round(time.time() - started, 1),
+        "parameters": int(model.count_params()),
+        "onnx_bytes": onnx_path.stat().st_size,
+        "options": asdict(options),
+        "command": _command_line(),
+        "versions": versions(),
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    metrics["run_dir"] = str(run_dir)
+    return metrics
+
+
 def train_localizer(options: LocalizerOptions, verbose: int = 1) -> dict[str, Any]:
     """Compose the scenes, fit the localizer, export it to ONNX and check the export; return the metrics."""
     options.check()
     import keras
 
     from digits.model import localizer
-    from digits.train import _command_line, next_run_dir, versions
+    from digits.train import next_run_dir
 
     started = time.time()
     data = load_mnist(options.data_dir)
@@ -213,18 +242,8 @@ def train_localizer(options: LocalizerOptions, verbose: int = 1) -> dict[str, An
         "onnx_max_abs_diff": float(np.abs(k_out - o_out).max()),
         "patches": len(x),
         "val_patches": len(xv),
-        "compose_seconds": round(compose_seconds, 1),
-        "train_seconds": round(fit_seconds, 1),
-        "total_seconds": round(time.time() - started, 1),
-        "parameters": int(model.count_params()),
-        "onnx_bytes": onnx_path.stat().st_size,
-        "options": asdict(options),
-        "command": _command_line(),
-        "versions": versions(),
     }
-    write_json(run_dir / "metrics.json", metrics)
-    metrics["run_dir"] = str(run_dir)
-    return metrics
+    return finish_run(metrics, run_dir, model, onnx_path, options, (started, compose_seconds, fit_seconds))
 
 
 #: Seeds of the scenes the reading calibration is fitted on (neither the localizer's nor the benchmarks').
@@ -420,7 +439,7 @@ def train_line(options: LineOptions, verbose: int = 1) -> dict[str, Any]:
     import keras
 
     from digits.model import line_recognizer
-    from digits.train import _command_line, next_run_dir, versions
+    from digits.train import next_run_dir
 
     started = time.time()
     data = load_mnist(options.data_dir)
@@ -461,18 +480,8 @@ def train_line(options: LineOptions, verbose: int = 1) -> dict[str, Any]:
         "onnx_max_abs_diff": diff,
         "rows": used,
         "val_rows": len(val_rows),
-        "compose_seconds": round(compose_seconds, 1),
-        "train_seconds": round(fit_seconds, 1),
-        "total_seconds": round(time.time() - started, 1),
-        "parameters": int(model.count_params()),
-        "onnx_bytes": onnx_path.stat().st_size,
-        "options": asdict(options),
-        "command": _command_line(),
-        "versions": versions(),
     }
-    write_json(run_dir / "metrics.json", metrics)
-    metrics["run_dir"] = str(run_dir)
-    return metrics
+    return finish_run(metrics, run_dir, model, onnx_path, options, (started, compose_seconds, fit_seconds))
 
 
 def _digits(text: str) -> str:
