@@ -12,7 +12,10 @@
    ``ink_map`` and ``ink_blobs``) with 0-2 px to spare and scaled up to 300 px tall when smaller. The crops
    live in a temporary folder only; nothing is trained or tuned on them.
 
-Both go through the real ``digits predict --json`` (the packaged model). Prints the counts per look and writes
+Both go through the real ``digits predict --json`` (the packaged model) and, since a tight crop is also what
+``digits read`` is given, through ``digits read --json`` too. 4. ``--shaded`` blank pages in two tones (a
+shadow's edge from soft to sharp, or a strong gradient; seed 11) through ``digits read``: how many are read
+as a number. Prints the counts per look and writes
 ``bench/out/fill_crop.json``. Run it with ``PYTHONPATH`` at another checkout's ``src`` to compare two versions.
 """
 
@@ -22,6 +25,7 @@ import argparse
 import csv
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -95,12 +99,49 @@ def blank_pages_given_ink(seeds: range) -> tuple[int, int]:
     return pages, inked
 
 
+def read_outcomes(cases: list[tuple[Path, int]]) -> Counter:
+    """The same images through the real ``digits read --json``: right, wrong, or refused."""
+    out = subprocess.run(
+        [sys.executable, "-m", "digits", "read", "--json", *[str(p) for p, _ in cases]], capture_output=True, text=True
+    )
+    entries = json.loads(out.stdout)
+    counts: Counter = Counter()
+    for entry, (_, label) in zip(entries, cases, strict=True):
+        if "error" in entry:
+            counts["refused"] += 1
+        else:
+            counts["right" if "".join(str(d["digit"]) for d in entry["digits"]) == str(label) else "wrong"] += 1
+    return counts
+
+
+def shaded_pages(folder: Path, count: int, seed: int) -> list[Path]:
+    """Blank pages in two tones: a shadow's edge from soft to sharp, or a strong gradient (as the tests make)."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for k in range(count):
+        h, w = int(rng.integers(120, 600)), int(rng.integers(120, 600))
+        gy, gx = np.mgrid[0:h, 0:w] / max(h, w)
+        angle = rng.uniform(0, 2 * np.pi)
+        ramp = np.cos(angle) * gx + np.sin(angle) * gy
+        if k % 2:
+            edge = rng.uniform(8, 80)
+            gray = 0.85 - rng.uniform(0.2, 0.5) / (1 + np.exp(-(ramp - ramp.mean() - rng.uniform(-0.2, 0.2)) * edge))
+        else:
+            gray = 0.3 + 0.6 * (ramp - ramp.min()) / np.ptp(ramp)
+        gray = gray + rng.normal(0, 0.01, gray.shape)
+        path = folder / f"shaded-{k:03d}.png"
+        Image.fromarray(np.clip(np.rint(gray * 255), 0, 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data/mnist")
     parser.add_argument("--realworld", default="../shared/data/realworld-dev")
     parser.add_argument("--count", type=int, default=600)
     parser.add_argument("--blank-seeds", default="3-20", help="seeds of the blank photos, FIRST-LAST")
+    parser.add_argument("--shaded", type=int, default=200, help="blank pages in two tones for `digits read`")
     parser.add_argument("--out", default="bench/out/fill_crop.json")
     args = parser.parse_args()
 
@@ -130,6 +171,13 @@ def main() -> int:
             print(f"{name}: {len(cases)} images: " + ", ".join(f"{k} {v}" for k, v in sorted(total.items())))
             for look, counts in by_look.items():
                 print(f"  {look:7s} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+            read = read_outcomes(cases)
+            report[name]["digits_read"] = dict(read)
+            print("  through `digits read`: " + ", ".join(f"{k} {v}" for k, v in sorted(read.items())))
+        shaded = shaded_pages(Path(tmp), args.shaded, 11)
+        read = read_outcomes([(p, -1) for p in shaded])
+        report["shaded_pages_read"] = {"pages": len(shaded), "read_as_a_number": read["wrong"], "seed": 11}
+        print(f"blank pages in two tones read as a number by `digits read`: {read['wrong']} of {len(shaded)}")
     first, last = (int(v) for v in args.blank_seeds.split("-"))
     pages, inked = blank_pages_given_ink(range(first, last + 1))
     report["blank_pages"] = {"pages": pages, "given_ink": inked, "seeds": args.blank_seeds}

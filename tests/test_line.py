@@ -17,7 +17,16 @@ import numpy as np
 import pytest
 
 from digits.errors import DigitsError
-from digits.line import ALPHABET, INK_HEIGHT, ROW_HEIGHT, STEP, LineRecognizer, decode, row_image
+from digits.line import (
+    ALPHABET,
+    INK_HEIGHT,
+    ROW_HEIGHT,
+    STEP,
+    LineRecognizer,
+    decode,
+    log_likelihood,
+    row_image,
+)
 from digits.preprocess import load_image
 from digits.reading import Reader
 from digits.synthetic import pen_stroke, render_row, render_scene
@@ -41,6 +50,43 @@ def test_decode_collapses_repeats_and_blanks():
     assert [(first, last) for _, _, first, last in found] == [(1, 2), (4, 4), (5, 6), (8, 8), (10, 10)]
     top = np.exp(5.0) / (np.exp(5.0) + (len(ALPHABET) - 1) * np.exp(-5.0))
     assert found[0][1] == pytest.approx(top, rel=1e-5)  # the surest of its steps
+
+
+def test_log_likelihood_sums_every_alignment():
+    """CTC's P(text | row) against brute force: the sum over every step-by-step path that collapses to it."""
+    rng = np.random.default_rng(0)
+    for steps in (1, 3, 5):
+        p = np.full((steps, len(ALPHABET)), 1e-9)
+        p[:, :4] = rng.dirichlet(np.ones(4), size=steps)  # blank, "0", "1", "2"
+        lp = np.log(p / p.sum(axis=1, keepdims=True))
+        for text in ("", "0", "00", "01", "10", "012", "0 1"):
+            want = -np.inf
+            for path in itertools.product(range(4), repeat=steps):  # the other characters add ~1e-9
+                out, previous = [], 0
+                for k in path:
+                    if k != 0 and k != previous:
+                        out.append(ALPHABET[k])
+                    previous = k
+                if "".join(out) == text.replace(" ", ""):
+                    want = np.logaddexp(want, sum(lp[t, k] for t, k in enumerate(path)))
+            got = log_likelihood(lp, text)
+            assert got == pytest.approx(want, abs=1e-6) if want > -50 else got < -50, (steps, text, got, want)
+
+
+def test_transcript_prefers_the_true_text(mnist, recognizer):
+    """On held-out rows the recognizer reads right, the true text is far likelier than the same row with a
+    digit left out or changed."""
+    checked = 0
+    for k in range(40):
+        ink, text = render_row(mnist.x_test, mnist.y_test, np.random.default_rng(SEED + 500 + k), separators=0)
+        t = recognizer.transcribe(ink)
+        if "".join(c.char for c in t.characters) != text or len(text) < 2:
+            continue
+        checked += 1
+        changed = text[:-1] + str((int(text[-1]) + 5) % 10)
+        assert t.log_likelihood(text) > t.log_likelihood(text[1:]) + 1.0
+        assert t.log_likelihood(text) > t.log_likelihood(changed) + 1.0
+    assert checked >= 25, checked
 
 
 def test_row_image_layout_and_straightening(mnist):
@@ -169,3 +215,36 @@ def test_the_shipped_recognizer_is_recorded_and_small():
     assert record["val_rows_exact"] >= BAR_ROWS
     shipped = [p for p in FOLDER.iterdir() if p.suffix in {".onnx", ".keras"}]
     assert sum(p.stat().st_size for p in shipped) < 20 * 2**20
+
+
+def test_choose_weighs_both_readings_with_both_models():
+    """A row's two readings are weighed by the recognizer (CTC) and the classifier together: a ``/`` the
+    recognizer is sure of beats the classifier's 1, and a classifier sure of its digits beats a recognizer
+    that hesitates."""
+    from digits.line import Transcript
+    from digits.segment import DigitReading, RowReading, Separator, choose
+
+    box = (0, 0, 10, 10)
+    cut = RowReading([DigitReading(d, 0.99, box, False) for d in (6, 1, 7)], method="cut")
+    read = RowReading([DigitReading(d, 0.9, box, False) for d in (6, 7)], [Separator("/", box, 1)], method="line")
+
+    def transcript(p_slash: float, p_one: float) -> Transcript:
+        p = np.full((5, len(ALPHABET)), 1e-4)
+        for t, char in enumerate(["6", "", "/", "", "7"]):
+            p[t, ALPHABET.index(char)] = 1.0
+        p[2, ALPHABET.index("/")], p[2, ALPHABET.index("1")] = p_slash, p_one
+        return Transcript([], np.log(p / p.sum(axis=1, keepdims=True)))
+
+    def classified(p6: float, p7: float):
+        def probabilities() -> np.ndarray:
+            out = np.full((2, 10), 1e-3)
+            out[0, 6], out[1, 7] = p6, p7
+            return out
+
+        return probabilities
+
+    assert choose(cut, read, transcript(0.95, 0.04), classified(0.99, 0.99)) is read
+    assert choose(cut, read, transcript(0.5, 0.45), classified(0.99, 0.5)) is cut  # the 7's column holds more
+    same = RowReading([DigitReading(d, 0.9, box, False) for d in (6, 1, 7)], method="line")
+    assert choose(cut, same, transcript(0.95, 0.04), classified(0.99, 0.99)) is cut  # same text: the classifier's
+    assert choose(cut, read) is read  # no transcript: the old rule, counts differ

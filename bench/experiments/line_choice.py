@@ -4,8 +4,9 @@
 
 Reads the real numbers of realworld-dev and composed held-out scenes (bench/reading.py's cases, seeds
 of its own) once per rule in RULES, by monkeypatching digits.segment.choose, and prints how many are
-read exactly under each. A one-off study: its figures chose the rule in digits.segment.choose ("line if
-counts differ"). ``--rules`` picks some of them by name.
+read exactly under each. A one-off study: its figures chose the rule in digits.segment.choose, first "line
+if counts differ" (``--scenes 25``), then "both models" with the classifier at 0.6 (``--scenes 40``; see
+docs/reading.md). ``--rules`` picks some of them by name.
 """
 
 from __future__ import annotations
@@ -23,19 +24,38 @@ from reading import CASES, scene_case
 from digits import segment
 
 
-def _cut(cut, read):
+def _cut(cut, read, transcript=None, classified=None):
     return cut
 
 
-def _line(cut, read):
+def _line(cut, read, transcript=None, classified=None):
     return read if read.digits else cut
 
 
-def _differs(cut, read):
+def _differs(cut, read, transcript=None, classified=None):
     return cut if read.digits_text == cut.digits_text or not read.digits else read
 
 
-RULES = {"cut": _cut, "line": _line, "line if they differ": _differs, "line if counts differ": segment.choose}
+def _counts(cut, read, transcript=None, classified=None):
+    return cut if len(read.digits) == len(cut.digits) or not read.digits else read
+
+
+def _both(weight):
+    def rule(cut, read, transcript=None, classified=None):
+        segment.CLASSIFIER_WEIGHT = weight
+        return _shipped(cut, read, transcript, classified)
+
+    return rule
+
+
+_shipped = segment.choose
+RULES = {
+    "cut": _cut,
+    "line": _line,
+    "line if they differ": _differs,
+    "line if counts differ": _counts,
+    **{f"both models, classifier x{w}": _both(w) for w in (0.3, 0.6, 1.0, 2.0)},
+}
 SEED = 8_000_000
 
 

@@ -150,6 +150,43 @@ def decode(logits: np.ndarray) -> list[tuple[str, float, int, int]]:
     return out
 
 
+def log_likelihood(log_probs: np.ndarray, text: str) -> float:
+    """log P(``text`` | row) under CTC for one row's T×C log-probabilities: every way of laying the text
+    over the steps (with blanks between and repeats) summed, as in training. Characters the recognizer
+    cannot say (a space) are left out; a text too long for the steps is impossible (-inf)."""
+    labels = [ALPHABET.index(c) for c in text if c in ALPHABET[1:]]
+    extended = np.zeros(2 * len(labels) + 1, dtype=np.int64)  # blank, c1, blank, c2, ..., blank
+    extended[1::2] = labels
+    n = extended.size
+    # A step may skip the blank before it when the character differs from the one two before.
+    skip = np.zeros(n, dtype=bool)
+    skip[3::2] = extended[3::2] != extended[1:-2:2]
+    alpha = np.full(n, -np.inf)
+    alpha[0] = log_probs[0, 0]
+    if n > 1:
+        alpha[1] = log_probs[0, extended[1]]
+    for t in range(1, log_probs.shape[0]):
+        step = np.full(n, -np.inf)
+        step[1:] = alpha[:-1]
+        jump = np.full(n, -np.inf)
+        jump[2:] = np.where(skip[2:], alpha[:-2], -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, step), jump) + log_probs[t, extended]
+    return float(np.logaddexp(alpha[-1], alpha[-2]) if n > 1 else alpha[-1])
+
+
+@dataclass
+class Transcript:
+    """What the recognizer made of one row: its characters, and the per-step scores behind them, so that
+    any other reading of the row (the cut-and-classify one) can be weighed by the recognizer too."""
+
+    characters: list[Character]
+    log_probs: np.ndarray  # T × len(ALPHABET)
+
+    def log_likelihood(self, text: str) -> float:
+        """log P(text | row) under the recognizer (:func:`log_likelihood`)."""
+        return log_likelihood(self.log_probs, text)
+
+
 def pretrained_path() -> Path:
     from digits.pretrained import FOLDER
 
@@ -186,6 +223,10 @@ class LineRecognizer:
         A character's columns run from halfway to the previous character's steps to halfway to the next
         (the first and last reach the row's ends), so digits that touch share the columns between them.
         """
+        return self.transcribe(ink).characters
+
+    def transcribe(self, ink: np.ndarray) -> Transcript:
+        """:meth:`read`'s characters with the recognizer's per-step scores (a :class:`Transcript`)."""
         row = row_image(ink)
         logits = self.logits(row.image)
         p = softmax(logits)
@@ -198,4 +239,4 @@ class LineRecognizer:
             order = np.argsort(-p[step, 1:])[:3] + 1  # the characters, blank left out
             top = [(ALPHABET[k], float(p[step, k])) for k in order]
             out.append(Character(char, prob, row.to_row(left), row.to_row(right), top))
-        return out
+        return Transcript(out, np.log(np.maximum(p, 1e-12)))

@@ -32,12 +32,19 @@ from digits.errors import DigitsError
 from digits.inference import ImageSource, Predictor, named
 from digits.line import LineRecognizer
 from digits.localize import Localizer
-from digits.nondigit import is_digit
-from digits.preprocess import as_gray_array, ink_map, load_image, working_copy
+from digits.nondigit import is_digit, p_not_digit
+from digits.preprocess import as_gray_array, edge_width, filling_ink_map, ink_map, load_image, working_copy
 from digits.segment import NumberReading, read_ink
 
 #: A pixel is digit ink where the localizer's probability is at least this.
 INK_THRESHOLD = 0.5
+#: Ink the localizer does not see is read as digits filling the image when it spans this share of its height.
+FILLING_HEIGHT = 0.8
+#: ... and its edges are a pen's, sharper than filling_ink_map asks of a single digit: over a whole page, a
+#: soft shadow's edge is two tones too (digits filling their image: at most 0.072 in 298 composed ones).
+FILLING_EDGE = 0.08
+#: ... and every piece is a digit with P(not a digit) under this (the 99th percentile of those digits: 0.24).
+FILLING_NOT_DIGIT = 0.5
 #: Fewer ink pixels than this fraction of the image (and never fewer than 12) is no handwriting.
 MIN_INK_FRACTION = 2e-5
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
@@ -157,7 +164,7 @@ class Reader:
         probability, scale, size = self.ink(image)
         strong = int((probability >= INK_THRESHOLD).sum())
         if strong < max(12, MIN_INK_FRACTION * probability.size):
-            raise DigitsError("no ink found: nothing in the image looks like handwritten digits")
+            return self._read_filling(image, size, top_k)
         ink = np.where(probability >= INK_THRESHOLD * 0.5, probability, 0.0).astype(np.float32)
         learned = read_ink(ink, scale, size, self.predictor, top_k, is_digit, self.line)
         # A second opinion from the ink as contrast alone (digits.preprocess.ink_map), which sees thin
@@ -181,6 +188,26 @@ class Reader:
             chosen = classic
         chosen.agrees = classic.digits_text == learned.digits_text
         return chosen
+
+    def _read_filling(self, image: Image.Image | np.ndarray, size: tuple[int, int], top_k: int) -> NumberReading:
+        """Digits that fill their whole image (a box cut tightly out of a form, scaled up), which the
+        localizer, trained on pages with paper around the writing, does not see: read from the image's
+        two tones (:func:`digits.preprocess.filling_ink_map`, which refuses blank pages and shading)
+        when the ink spans most of the image's height. Anything else has no ink to read."""
+        try:
+            imap = filling_ink_map(image)
+        except DigitsError:
+            imap = None
+        if imap is not None and edge_width(imap.ink) <= FILLING_EDGE:
+            rows = np.flatnonzero((imap.ink > 0.5).any(axis=1))
+            if rows.size and rows[-1] - rows[0] + 1 >= FILLING_HEIGHT * imap.ink.shape[0]:
+                reading = read_ink(imap.ink, imap.scale, size, self.predictor, top_k, is_digit, self.line)
+                # Every piece must be a digit to the "not a digit" model, more surely than on a page: a table's
+                # edge or a shadow across a blank page is two bold tones too.
+                crops = [d.image for d in reading.digits]
+                if all(c is not None for c in crops) and (p_not_digit(np.stack(crops)) < FILLING_NOT_DIGIT).all():
+                    return reading
+        raise DigitsError("no ink found: nothing in the image looks like handwritten digits")
 
 
 def _confidence(reading: NumberReading) -> float:

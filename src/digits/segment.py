@@ -30,7 +30,7 @@ from digits.preprocess import Blob, fit_mnist, ink_blobs
 
 if TYPE_CHECKING:
     from digits.inference import Predictor
-    from digits.line import LineRecognizer
+    from digits.line import LineRecognizer, Transcript
 
 Box = tuple[int, int, int, int]
 
@@ -429,23 +429,51 @@ def _read_row(
     found = _line_reading(recognizer, sub, (ox, oy), line, original, predictor, top_k)
     if found is None:
         return cut
-    read, pieces = found
+    read, pieces, transcript = found
     cut.other, read.other = read, cut
-    chosen = choose(cut, read)
+
+    def classified() -> np.ndarray:  # the classifier's probabilities for the recognizer's digits
+        return predictor.probabilities(np.stack([fit_mnist(piece) for piece in pieces]))
+
+    chosen = choose(cut, read, transcript, classified)
     if chosen is read:  # the 28×28 each digit looked like (for --show-input), made only when it is shown
         for d, piece in zip(read.digits, pieces, strict=True):
             d.image = fit_mnist(piece)
     return chosen
 
 
-def choose(cut: RowReading, read: RowReading) -> RowReading:
-    """Which of a row's two readings to trust. When they find as many digits, the cut-and-classify one:
-    each of its digits was classified alone by the classifier, which tells digits apart better. When they
-    find a different number of digits, the line recognizer's: it reads touching and overlapping digits, a
-    digit drawn in two strokes and a ``/`` (a 1 to the classifier) without having to guess where to cut."""
-    if len(read.digits) == len(cut.digits) or not read.digits:
+#: How much the classifier's word counts against the line recognizer's when the two readings of a row
+#: are weighed (:func:`choose`).
+CLASSIFIER_WEIGHT = 0.6
+
+
+def choose(
+    cut: RowReading,
+    read: RowReading,
+    transcript: Transcript | None = None,
+    classified: Callable[[], np.ndarray] | None = None,
+) -> RowReading:
+    """Which of a row's two readings to trust: the one the two models, together, find likelier.
+
+    Each reading is weighed by the line recognizer (the CTC probability of its text, ``transcript``) and by
+    the classifier (the probability of each of its digits in the 28×28 it stands for: the cut pieces, or
+    the recognizer's columns, ``classified()``). The recognizer knows where digits begin and end (touching
+    digits, a 9 in two strokes, a ``/`` that the classifier takes for a 1); the classifier tells digits
+    apart better. Without a transcript: the cut reading, unless the two find a different number of digits.
+    """
+    if not read.digits or read.text == cut.text:
         return cut
-    return read
+    if transcript is None or classified is None:
+        return read if len(read.digits) != len(cut.digits) else cut
+    probabilities = classified()
+    read_p = [probabilities[i, d.digit] for i, d in enumerate(read.digits)]
+    cut_p = [d.probability for d in cut.digits]
+
+    def score(row: RowReading, p: list[float]) -> float:
+        classifier = float(np.sum(np.log(np.maximum(p, 1e-6))))
+        return transcript.log_likelihood(row.text) + CLASSIFIER_WEIGHT * classifier
+
+    return read if score(read, read_p) > score(cut, cut_p) else cut
 
 
 def _marks(small: list[_Group], digit_boxes: list[Box], line: float) -> list[_Group]:
@@ -471,15 +499,16 @@ def _line_reading(
     original: Callable[[Box], Box],
     predictor: Predictor,
     top_k: int,
-) -> tuple[RowReading, list[np.ndarray]] | None:
-    """The line recognizer's reading of one row's ink ``sub`` (working pixels, its corner at ``offset``), and
-    each digit's ink."""
+) -> tuple[RowReading, list[np.ndarray], Transcript] | None:
+    """The line recognizer's reading of one row's ink ``sub`` (working pixels, its corner at ``offset``), each
+    digit's ink, and the recognizer's transcript of the row."""
     ox, oy = offset
     digits: list[DigitReading] = []
     pieces: list[np.ndarray] = []
     marks: list[Separator] = []
     boxes: list[Box] = []
-    for c in recognizer.read(sub):
+    transcript = recognizer.transcribe(sub)
+    for c in transcript.characters:
         x0, x1 = max(0, int(np.floor(c.x0))), min(sub.shape[1], int(np.ceil(c.x1)))
         piece = sub[:, x0:x1]
         ys, xs = np.nonzero(piece > 0.05)
@@ -498,7 +527,7 @@ def _line_reading(
         return None
     marks = [m for m in marks if 0 < m.after < len(digits)]  # marks before or after the number are not in it
     spaces = [g for g in _separators([], boxes, line, original) if g.after not in {m.after for m in marks}]
-    return RowReading(digits, sorted(marks + spaces, key=lambda m: m.after), method="line"), pieces
+    return RowReading(digits, sorted(marks + spaces, key=lambda m: m.after), method="line"), pieces, transcript
 
 
 def _separators(small: list[_Group], digit_boxes: list[Box], line: float, original: Any) -> list[Separator]:
@@ -545,13 +574,21 @@ def _separators(small: list[_Group], digit_boxes: list[Box], line: float, origin
 
 def _with_halo(labels: np.ndarray, ink: np.ndarray, reach: float = 2.0) -> np.ndarray:
     """Give the faint ink around each piece (its anti-aliased edge) the label of the nearest piece."""
-    halo = (labels == 0) & (ink > 0)
+    ys, xs = np.nonzero(labels)
+    if ys.size == 0:
+        return labels
+    # Only pixels within ``reach`` of a piece can change: work in the pieces' box grown by that much.
+    m = int(np.ceil(reach)) + 1
+    y0, y1 = max(0, int(ys.min()) - m), min(labels.shape[0], int(ys.max()) + m + 1)
+    x0, x1 = max(0, int(xs.min()) - m), min(labels.shape[1], int(xs.max()) + m + 1)
+    box = labels[y0:y1, x0:x1]
+    halo = (box == 0) & (ink[y0:y1, x0:x1] > 0)
     if not halo.any():
         return labels
-    distance, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    distance, (iy, ix) = ndimage.distance_transform_edt(box == 0, return_indices=True)
     near = halo & (distance <= reach)
     out = labels.copy()
-    out[near] = labels[iy[near], ix[near]]
+    out[y0:y1, x0:x1][near] = box[iy[near], ix[near]]
     return out
 
 

@@ -92,7 +92,7 @@ def _patches(args: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
             pads = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
             gray, ink = np.pad(gray, pads, mode="edge"), np.pad(ink, pads)
             h, w = gray.shape
-        x_all = network_input(gray)
+        x_all = network_input(gray, shrink=1)  # the exact blur, as the shipped localizer learned it
         ys_ink, xs_ink = np.nonzero(ink > 0.5)
         for c in range(crops):
             if c < crops - 1 and ys_ink.size:  # most patches on the number, one anywhere
