@@ -432,16 +432,28 @@ def _read_row(
     read, pieces, transcript = found
     cut.other, read.other = read, cut
 
+    crops: list[np.ndarray] = []  # the 28×28 each of the recognizer's digits looks like, made when needed
+    scores: list[np.ndarray] = []
+
     def classified() -> np.ndarray:  # the classifier's probabilities for the recognizer's digits
-        return predictor.probabilities(np.stack([fit_mnist(piece) for piece in pieces]))
+        if not scores:
+            crops.extend(fit_mnist(piece) for piece in pieces)
+            scores.append(predictor.probabilities(np.stack(crops)))
+        return scores[0]
 
     chosen = choose(cut, read, transcript, classified)
-    if chosen is read:  # the 28×28 each digit looked like (for --show-input), made only when it is shown
-        for d, piece in zip(read.digits, pieces, strict=True):
-            d.image = fit_mnist(piece)
+    if chosen is read:
+        # Shown with --show-input; and a digit the classifier does not back in its columns is unsure, however
+        # sure the recognizer is of it (columns cut from touching digits are never as clean as a cut piece,
+        # so the classifier's own threshold would flag almost every one).
+        for d, crop, p in zip(read.digits, crops or [fit_mnist(piece) for piece in pieces], classified(), strict=True):
+            d.image = crop
+            d.unsure = d.unsure or bool(p[d.digit] < LINE_DIGIT_BACKED)
     return chosen
 
 
+#: A digit the line recognizer read is unsure when the classifier gives it less than this in its columns.
+LINE_DIGIT_BACKED = 0.5
 #: How much the classifier's word counts against the line recognizer's when the two readings of a row
 #: are weighed (:func:`choose`).
 CLASSIFIER_WEIGHT = 0.6
