@@ -115,20 +115,13 @@ def read_outcomes(cases: list[tuple[Path, int]]) -> Counter:
 
 
 def shaded_pages(folder: Path, count: int, seed: int) -> list[Path]:
-    """Blank pages in two tones: a shadow's edge from soft to sharp, or a strong gradient (as the tests make)."""
+    """Blank pages in two tones, a shadow's edge from soft to sharp or a strong gradient, saved as PNG."""
+    from test_fill_crop import two_tone_page
+
     rng = np.random.default_rng(seed)
     paths = []
     for k in range(count):
-        h, w = int(rng.integers(120, 600)), int(rng.integers(120, 600))
-        gy, gx = np.mgrid[0:h, 0:w] / max(h, w)
-        angle = rng.uniform(0, 2 * np.pi)
-        ramp = np.cos(angle) * gx + np.sin(angle) * gy
-        if k % 2:
-            edge = rng.uniform(8, 80)
-            gray = 0.85 - rng.uniform(0.2, 0.5) / (1 + np.exp(-(ramp - ramp.mean() - rng.uniform(-0.2, 0.2)) * edge))
-        else:
-            gray = 0.3 + 0.6 * (ramp - ramp.min()) / np.ptp(ramp)
-        gray = gray + rng.normal(0, 0.01, gray.shape)
+        gray = two_tone_page(rng, shadow=bool(k % 2), varied=True)
         path = folder / f"shaded-{k:03d}.png"
         Image.fromarray(np.clip(np.rint(gray * 255), 0, 255).astype(np.uint8)).save(path)
         paths.append(path)

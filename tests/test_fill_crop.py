@@ -95,20 +95,34 @@ def test_digits_that_fill_their_image_are_read(mnist, tmp_path):
         assert sum(looks) >= len(looks) - 1, style
 
 
+def two_tone_page(rng: np.random.Generator, shadow: bool, varied: bool = False) -> np.ndarray:
+    """A blank page in two tones, grey in [0, 1]: a shadow's edge across it, or a strong gradient, dark to light.
+
+    Plain: 120-400 px sides and one soft shadow (depth 0.35, sharpness 25, through the middle). ``varied``:
+    120-600 px sides and a shadow from soft to sharp (8-80), 0.2-0.5 deep, off the middle by up to 0.2.
+    """
+    top = 600 if varied else 400
+    h, w = int(rng.integers(120, top)), int(rng.integers(120, top))
+    gy, gx = np.mgrid[0:h, 0:w] / max(h, w)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * gx + np.sin(angle) * gy
+    if shadow and varied:
+        sharpness = rng.uniform(8, 80)
+        depth = rng.uniform(0.2, 0.5)
+        gray = 0.85 - depth / (1 + np.exp(-(ramp - ramp.mean() - rng.uniform(-0.2, 0.2)) * sharpness))
+    elif shadow:
+        gray = 0.85 - 0.35 / (1 + np.exp(-(ramp - ramp.mean()) * 25))
+    else:
+        gray = 0.3 + 0.6 * (ramp - ramp.min()) / np.ptp(ramp)
+    return gray + rng.normal(0, 0.01, gray.shape)
+
+
 def test_blank_pages_in_two_tones_are_still_no_ink(tmp_path):
     """A shadow's edge or a strong gradient also splits a blank page into two tones: still refused."""
     rng = np.random.default_rng(5)
     paths = []
     for k in range(6):
-        h, w = int(rng.integers(120, 400)), int(rng.integers(120, 400))
-        gy, gx = np.mgrid[0:h, 0:w] / max(h, w)
-        angle = rng.uniform(0, 2 * np.pi)
-        ramp = np.cos(angle) * gx + np.sin(angle) * gy
-        if k % 2:  # a soft shadow's edge across the page
-            gray = 0.85 - 0.35 / (1 + np.exp(-(ramp - ramp.mean()) * 25))
-        else:  # a strong gradient, dark to light
-            gray = 0.3 + 0.6 * (ramp - ramp.min()) / np.ptp(ramp)
-        gray = gray + rng.normal(0, 0.01, gray.shape)
+        gray = two_tone_page(rng, shadow=bool(k % 2))
         path = tmp_path / f"blank-{k}.jpg"
         Image.fromarray(np.clip(np.rint(gray * 255), 0, 255).astype(np.uint8)).save(path, quality=80)
         paths.append(path)

@@ -178,20 +178,13 @@ def test_digits_that_fill_their_image_are_read(mnist, reader, tmp_path):
 def test_a_shadow_across_a_blank_page_is_not_a_digit_that_fills_it(reader):
     """Two tones with a soft edge between them (a shadow, a gradient) are what a filling digit looks like to
     its fallback too: a page of them still has no ink."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_fill_crop import two_tone_page
+
     rng = np.random.default_rng(12)
     read = []
     for k in range(40):
-        h, w = int(rng.integers(120, 600)), int(rng.integers(120, 600))
-        gy, gx = np.mgrid[0:h, 0:w] / max(h, w)
-        angle = rng.uniform(0, 2 * np.pi)
-        ramp = np.cos(angle) * gx + np.sin(angle) * gy
-        if k % 2:
-            edge = rng.uniform(8, 80)  # from soft to sharp
-            shade = rng.uniform(0.2, 0.5) / (1 + np.exp(-(ramp - ramp.mean() - rng.uniform(-0.2, 0.2)) * edge))
-            gray = 0.85 - shade
-        else:
-            gray = 0.3 + 0.6 * (ramp - ramp.min()) / np.ptp(ramp)
-        gray = gray + rng.normal(0, 0.01, gray.shape)
+        gray = two_tone_page(rng, shadow=bool(k % 2), varied=True)
         try:
             read.append(reader.read(np.clip(gray, 0, 1).astype(np.float32)).text)
         except DigitsError as e:
