@@ -20,7 +20,7 @@ from digits.errors import DigitsError
 from digits.inference import Predictor
 from digits.preprocess import load_image
 from digits.reading import read_number
-from digits.segment import NumberReading, annotate
+from digits.segment import NumberReading, Strokes, annotate, frame_sides
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +171,52 @@ def test_reading_as_json_and_annotated(mnist, predictor):
     buffer = io.BytesIO()
     shown.save(buffer, format="PNG")
     assert buffer.tell() > 0
+
+
+DIGIT_BOXES = [(60, 30, 100, 90), (120, 30, 160, 90), (180, 30, 220, 90)]  # three digits' pieces (x0, y0, x1, y1)
+
+
+def page_with(*marks: tuple[int, int, int, int]) -> np.ndarray:
+    """A contrast-ink page (120×300) holding the three digits as blocks of ink and the given strokes."""
+    ink = np.zeros((120, 300), np.float32)
+    for x0, y0, x1, y1 in [(x0 + 15, y0, x1 - 15, y1) for x0, y0, x1, y1 in DIGIT_BOXES] + list(marks):
+        ink[y0:y1, x0:x1] = 1.0
+    return ink
+
+
+def test_the_side_of_a_frame_is_not_a_digit():
+    """The piece of a frame's side that the localizer keeps beside the digits is left out; a real 1 at the
+    row's end stays, whether a ruled line crosses it or it is written over a thinner vertical line."""
+    frame = [(20, 10, 283, 13), (20, 107, 283, 110), (20, 10, 23, 110), (280, 10, 283, 110)]
+    side = (280, 35, 283, 85)
+    assert frame_sides([*DIGIT_BOXES, side], Strokes.of(page_with(*frame))) == [False, False, False, True]
+    left = (20, 35, 23, 85)
+    assert frame_sides([left, *DIGIT_BOXES], Strokes.of(page_with(*frame))) == [True, False, False, False]
+    margin = (250, 0, 253, 120)  # a margin's line, top to bottom of the page
+    assert frame_sides([*DIGIT_BOXES, (250, 32, 253, 88)], Strokes.of(page_with(margin)))[-1]
+
+    one = (240, 28, 246, 92)
+    ruled = (0, 58, 300, 61)  # a ruled line through the digits and the 1
+    assert frame_sides([*DIGIT_BOXES, one], Strokes.of(page_with(one, ruled))) == [False] * 4
+    thin = (242, 0, 243, 120)  # a faint grid line under the 1, narrower than the 1's stroke
+    assert frame_sides([*DIGIT_BOXES, one], Strokes.of(page_with(one, thin))) == [False] * 4
+    # A wall between two digits' boxes (a form's) is a side too; a row of one piece has nothing to compare with.
+    wall = (110, 10, 113, 110)
+    boxes = [DIGIT_BOXES[0], (110, 35, 113, 85), *DIGIT_BOXES[1:]]
+    assert frame_sides(boxes, Strokes.of(page_with(*frame, wall))) == [False, True, False, False]
+    assert frame_sides([side], Strokes.of(page_with(*frame))) == [False]
+    # A row of 1s in a frame: the 1s stay, the frame's sides go.
+    ones = [(70, 30, 74, 90), (130, 30, 134, 90), (190, 30, 194, 90)]
+    page = page_with(*frame, *ones)
+    page[:, 40:240][page[:, 40:240] > 0] = 0  # only the 1s and the frame's sides, no digit blocks
+    for x0, y0, x1, y1 in ones + frame:
+        page[y0:y1, x0:x1] = 1.0
+    assert frame_sides([left, *ones, side], Strokes.of(page)) == [True, False, False, False, True]
+    # The localizer's own map: a piece it is sure of is a digit, whatever stroke it lies on.
+    sure = np.zeros_like(page)
+    sure[35:85, 20:23] = 0.5  # the frame's left side, half believed
+    sure[35:85, 280:283] = 0.95  # the right one, as if a 1 were drawn over it
+    assert frame_sides([left, *ones, side], Strokes.of(page), ink=sure) == [True, False, False, False, False]
+    # A narrow piece that overlaps its neighbour is part of a digit, not a side.
+    overlapping = [(60, 30, 100, 90), (96, 35, 99, 85)]
+    assert frame_sides(overlapping, Strokes.of(page_with(*frame, (96, 10, 99, 110)))) == [False, False]

@@ -33,8 +33,18 @@ from digits.inference import ImageSource, Predictor, named
 from digits.line import LineRecognizer
 from digits.localize import Localizer
 from digits.nondigit import is_digit, p_not_digit
-from digits.preprocess import as_gray_array, edge_width, filling_ink_map, ink_map, load_image, working_copy
-from digits.segment import NumberReading, read_ink
+from digits.preprocess import (
+    InkMap,
+    as_gray_array,
+    edge_width,
+    filling_ink_map,
+    fit_mnist,
+    ink_blobs,
+    ink_map,
+    load_image,
+    working_copy,
+)
+from digits.segment import DigitReading, NumberReading, RowReading, read_ink
 
 #: A pixel is digit ink where the localizer's probability is at least this.
 INK_THRESHOLD = 0.5
@@ -166,15 +176,30 @@ class Reader:
         if strong < max(12, MIN_INK_FRACTION * probability.size):
             return self._read_filling(image, size, top_k)
         ink = np.where(probability >= INK_THRESHOLD * 0.5, probability, 0.0).astype(np.float32)
-        learned = read_ink(ink, scale, size, self.predictor, top_k, is_digit, self.line)
+        try:
+            contrast = ink_map(image).ink
+        except DigitsError:
+            contrast = None
+        context = contrast if contrast is not None and contrast.shape == ink.shape else None
+        try:
+            learned = read_ink(ink, scale, size, self.predictor, top_k, is_digit, self.line, context)
+        except DigitsError as e:
+            # Specks of ink and nothing more: perhaps a digit that fills the image, which the localizer
+            # barely sees.
+            try:
+                return self._read_filling(image, size, top_k)
+            except DigitsError:
+                raise e from None
         # A second opinion from the ink as contrast alone (digits.preprocess.ink_map), which sees thin
         # paint-program lines and huge strokes the localizer can break apart. It wins only when it reads
         # no more digits than the localizer's ink (extra "digits" are what rulings, grids and shadows
         # become) and the classifier is surer of it.
-        try:
-            classic = read_ink(ink_map(image).ink, scale, size, self.predictor, top_k, is_digit, self.line)
-        except DigitsError:
+        if contrast is None:
             return learned  # agrees stays None: there was no second opinion
+        try:
+            classic = read_ink(contrast, scale, size, self.predictor, top_k, is_digit, self.line)
+        except DigitsError:
+            return learned
         chosen = learned
         if learned.line_agrees and classic.line_agrees is False:
             # The localizer's ink was read alike by both row readers and the contrast ink was not: a shadow's
@@ -207,7 +232,34 @@ class Reader:
                 crops = [d.image for d in reading.digits]
                 if all(c is not None for c in crops) and (p_not_digit(np.stack(crops)) < FILLING_NOT_DIGIT).all():
                     return reading
+                # Cut into pieces, it is not all digits; whole, it may be one, as `digits predict` reads it
+                # (a 5 whose bar came apart from its body, a 0 pressed against the sides).
+                one = self._one_digit(imap, size, top_k)
+                if one is not None:
+                    return one
         raise DigitsError("no ink found: nothing in the image looks like handwritten digits")
+
+    def _one_digit(self, imap: InkMap, size: tuple[int, int], top_k: int) -> NumberReading | None:
+        """The image's ink read as one digit, the way :meth:`Predictor.predict_image` reads it; None when the
+        "not a digit" model refuses it (at the threshold ``digits predict`` uses)."""
+        labels, _ = ink_blobs(imap.ink)
+        ink = np.where(labels > 0, imap.ink, 0.0).astype(np.float32)
+        ys, xs = np.nonzero(ink)
+        if ys.size == 0:
+            return None
+        x = fit_mnist(ink)[None]
+        if not is_digit(x)[0]:
+            return None
+        p = self.predictor.predict(x, top_k)[0]
+        inv = 1.0 / imap.scale
+        box = (
+            int(np.floor(xs.min() * inv)),
+            int(np.floor(ys.min() * inv)),
+            min(size[0], int(np.ceil((xs.max() + 1) * inv))),
+            min(size[1], int(np.ceil((ys.max() + 1) * inv))),
+        )
+        digit = DigitReading(p.digit, p.probability, box, p.unsure, p.top_k, x[0])
+        return NumberReading.of_rows([RowReading([digit])], size)
 
 
 def _confidence(reading: NumberReading) -> float:

@@ -238,20 +238,27 @@ def read_ink(
     top_k: int = 3,
     is_digit: Callable[[np.ndarray], np.ndarray] | None = None,
     line: LineRecognizer | None = None,
+    context: np.ndarray | None = None,
 ) -> NumberReading:
     """Read the number in an ink map (white digit ink on black, at ``scale`` working pixels per original
     pixel) of an image of ``size`` (width, height): rows top to bottom, each left to right.
 
     ``is_digit`` (N×28×28 → N booleans) leaves out the pieces that are not digits (a frame's stroke, a
     shadow's edge, a letter). With ``line`` each row's kept ink is also read whole by the line
-    recognizer (:mod:`digits.line`), and :func:`choose` picks one of the two readings.
+    recognizer (:mod:`digits.line`), and :func:`choose` picks one of the two readings. ``context``, the
+    same image's ink as contrast alone (:func:`digits.preprocess.ink_map`, which keeps frames and rulings
+    whole), lets a narrow piece be told from the side of a frame drawn around the number
+    (:func:`frame_sides`).
     Raises ``DigitsError("no ink found ...")`` when there is nothing to read.
     """
     labels, blobs = ink_blobs(ink, link=LINK)
     labels = _with_halo(labels, ink)
+    strokes = None if context is None else Strokes.of(context)
     rows = []
-    for row_blobs in _rows(blobs):
-        row = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k, is_digit, line)
+    grouped = _rows(blobs)
+    for i, row_blobs in enumerate(grouped):
+        elsewhere = [b.box for j, other in enumerate(grouped) if j != i for b in other]
+        row = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k, is_digit, line, strokes, elsewhere)
         if row is not None:
             rows.append(row)
     rows = _drop_small_rows(rows)
@@ -373,8 +380,11 @@ def _read_row(
     top_k: int,
     is_digit: Callable[[np.ndarray], np.ndarray] | None = None,
     recognizer: LineRecognizer | None = None,
+    strokes: Strokes | None = None,
+    elsewhere: list[Box] | None = None,
 ) -> RowReading | None:
-    """The digits (and separators) of one row, left to right; None when it holds nothing digit-sized."""
+    """The digits (and separators) of one row, left to right; None when it holds nothing digit-sized.
+    ``elsewhere``: the boxes of the ink in the other rows (for :func:`frame_sides`)."""
     width, height = size
     groups = _merge(blobs)
     line = _line_height(groups)
@@ -384,6 +394,10 @@ def _read_row(
         return None
     groups.sort(key=lambda g: (g.x0 + g.x1) / 2)
     found = _digits_of(groups, ink, labels, line, predictor)
+    if strokes is not None:
+        others = [b for b in elsewhere or [] if b[3] - b[1] >= MIN_HEIGHT * line]
+        sides = frame_sides([p.box for p, _ in found], strokes, others, ink)
+        found = [f for f, side in zip(found, sides, strict=True) if not side]
     if not found:
         return None
     crops = [(fit_mnist(p.ink), p.box) for p, _ in found]
@@ -450,6 +464,104 @@ def _read_row(
             d.image = crop
             d.unsure = d.unsure or bool(p[d.digit] < LINE_DIGIT_BACKED)
     return chosen
+
+
+@dataclass
+class Strokes:
+    """The connected strokes of an image's contrast ink: labels, each one's box and area."""
+
+    labels: np.ndarray
+    boxes: list[tuple[slice, slice] | None]
+    areas: np.ndarray
+
+    @staticmethod
+    def of(context: np.ndarray) -> Strokes:
+        labels, n = ndimage.label(context > 0, structure=np.ones((3, 3), dtype=bool))
+        return Strokes(labels, ndimage.find_objects(labels), np.bincount(labels.ravel(), minlength=n + 1))
+
+
+#: A frame's side runs on above and below the number's other digits by at least this fraction of their height.
+FRAME_MARGIN = 0.15
+#: ... and is a thin loop or line: its area at most this many times its box's perimeter times its width.
+FRAME_THIN = 1.5
+#: A piece the localizer gives at least this mean probability of digit ink is a digit, whatever lies under it.
+FRAME_SURE = 0.8
+
+
+def frame_sides(
+    boxes: list[Box], strokes: Strokes, elsewhere: list[Box] | None = None, ink: np.ndarray | None = None
+) -> list[bool]:
+    """Which of a row's pieces (boxes at working resolution, left to right) are the side of a frame drawn
+    around the number, a wall between the boxes of a form, or a margin's line, rather than a digit. The
+    localizer keeps such a line where it runs next to the digits, and there it is a perfect 1; in the
+    contrast ink it goes on. So a piece is a side when it is narrow and lies on a stroke of the contrast ink
+    that runs on, unbroken, from the piece to well above and well below the number's digits (those of this
+    row too wide to be a line, and of its other rows, ``elsewhere``). That stroke must be no more than a thin
+    loop or line (a squared page is one stroke, but a dense one), and the piece no wider than the stroke is
+    above and below it (a 1 written over a grid's line is wider) nor much narrower (a digit that touches a
+    frame's top and bottom). A 1 on ruled paper has paper above and below it, so it stays; so does a piece
+    that overlaps its neighbours (part of a digit), or that the localizer is sure of (its mean probability
+    in ``ink``, the localizer's map, at least :data:`FRAME_SURE`: a 1 drawn across a box's line)."""
+    out = [False] * len(boxes)
+    if not boxes:
+        return out
+    tall = float(np.median([b[3] - b[1] for b in boxes]))
+
+    # What a side must reach beyond: the digits that are surely not sides (too wide to be a line), or, in a
+    # row of narrow pieces alone (1s, or a box's walls), every other piece.
+    def is_wide(b: Box) -> bool:
+        return b[2] - b[0] > 0.4 * max(b[3] - b[1], tall)
+
+    wide = [b for b in boxes + list(elsewhere or []) if is_wide(b)]
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        if is_wide(boxes[i]):
+            continue
+        neighbours = [boxes[j] for j in (i - 1, i + 1) if 0 <= j < len(boxes)]
+        if any(min(x1, b[2]) - max(x0, b[0]) > 0.5 * (x1 - x0) for b in neighbours):
+            continue
+        if ink is not None:
+            own = ink[y0:y1, x0:x1]
+            if own.any() and float(own[own > 0].mean()) >= FRAME_SURE:
+                continue
+        others = wide or [b for j, b in enumerate(boxes) if j != i] + list(elsewhere or [])
+        if not others:
+            continue
+        digit = float(np.median([b[3] - b[1] for b in others]))  # the digits' height
+        hits = np.bincount(strokes.labels[y0:y1, x0:x1].ravel())
+        hits[0] = 0
+        k = int(hits.argmax())
+        if k == 0 or hits[k] < 0.3 * (y1 - y0) * (x1 - x0):
+            continue
+        sy, sx = strokes.boxes[k - 1]
+        reach = max(1, round(FRAME_MARGIN * digit))
+        band = strokes.labels[sy, max(0, x0 - reach) : x1 + reach] == k
+        on = band.any(axis=1)
+        # The unbroken run of the stroke through the piece's columns, from the piece's middle out.
+        top = bottom = min(max((y0 + y1) // 2 - sy.start, 0), len(on) - 1)
+        while top > 0 and on[top - 1]:
+            top -= 1
+        while bottom < len(on) - 1 and on[bottom + 1]:
+            bottom += 1
+        m = FRAME_MARGIN * digit
+        if not (
+            sy.start + top <= min(b[1] for b in others) - m and sy.start + bottom + 1 >= max(b[3] for b in others) + m
+        ):
+            continue
+        # The stroke's thickness where it runs on above and below the piece: about the piece's own width for
+        # a frame's side; much wider for a digit that touches a frame's top and bottom (the run is then the
+        # frame's horizontal lines), much narrower under a 1 written over a grid's thin line.
+        run = band[top : bottom + 1].sum(axis=1)
+        inside = slice(max(0, y0 - sy.start - top), max(0, y1 - sy.start - top))
+        beyond = np.concatenate([run[: inside.start], run[inside.stop :]])
+        width = float(np.median(beyond)) if beyond.size else 0.0
+        piece = x1 - x0
+        perimeter = 2 * ((sy.stop - sy.start) + (sx.stop - sx.start))
+        out[i] = bool(
+            0 < piece <= 2 * width + 2
+            and width <= 2 * piece + 2
+            and strokes.areas[k] <= FRAME_THIN * perimeter * max(width, 1.0)
+        )
+    return out
 
 
 #: A digit the line recognizer read is unsure when the classifier gives it less than this in its columns.
