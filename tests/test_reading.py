@@ -263,6 +263,24 @@ def test_real_photos_of_numbers_through_the_cli():
     assert sum(u and r for u, r in zip(unflagged, right, strict=True)) >= 0.8 * sum(right)
 
 
+def test_a_turned_photo_with_a_shadow_reads_its_number(reader):
+    """A real photo of a 10-digit number with a phone's shadow across its lower half, turned by 7° as a phone
+    not held level: the shadow's rounded corner is the biggest "ink" in it. It must neither make the digits
+    too small to be a row nor stand for the number (read as one giant 6 or 4 before)."""
+    from PIL import Image
+
+    path = REALWORLD / "numbers" / "8374787080_niraj_1.jpeg"
+    if not path.is_file():
+        pytest.fail(f"realworld-dev not found in {REALWORLD}")
+    image = load_image(str(path)).convert("RGB")
+    fill = tuple(int(v) for v in np.median(np.asarray(image).reshape(-1, 3), axis=0))
+    turned = image.rotate(-7, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
+    reading = reader.read(turned)
+    assert len(reading.rows) == 1, reading.text
+    got = reading.digits_text
+    assert len(got) == 10 and sum(a == b for a, b in zip(got, "8374787080", strict=True)) >= 9, got
+
+
 def test_effects_are_known_names(mnist):
     with pytest.raises(ValueError, match="unknown effects"):
         render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(0), effects=("sepia",))

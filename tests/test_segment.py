@@ -220,3 +220,48 @@ def test_the_side_of_a_frame_is_not_a_digit():
     # A narrow piece that overlaps its neighbour is part of a digit, not a side.
     overlapping = [(60, 30, 100, 90), (96, 35, 99, 85)]
     assert frame_sides(overlapping, Strokes.of(page_with(*frame, (96, 10, 99, 110)))) == [False, False]
+
+
+def slanted_row_and_a_blob(mnist, picks: range) -> tuple[np.ndarray, str]:
+    """An ink map (white on black, working pixels) of MNIST test digits written up a slant, as a photo turned
+    by about 7°, and below them a blob of "ink" more than twice as tall and ten times the area of any digit
+    (a shadow's rounded corner, as the localizer sometimes keeps it)."""
+    ink = np.zeros((420, 520), np.float32)
+    for k, i in enumerate(picks):
+        digit = Image.fromarray(mnist.x_test[i]).resize((56, 56), Image.Resampling.BILINEAR)
+        y, x = 130 - 7 * k, 20 + 50 * k
+        ink[y : y + 56, x : x + 56] = np.maximum(ink[y : y + 56, x : x + 56], np.asarray(digit) / 255.0)
+    yy, xx = np.mgrid[0:420, 0:520]
+    ink[(yy <= 400) & (xx <= 200) & (np.hypot(yy - 400, xx - 200) <= 90)] = 0.8  # a shadow's rounded corner
+    return ink, "".join(str(int(mnist.y_test[i])) for i in picks)
+
+
+def test_a_big_blob_does_not_hide_the_row(mnist, predictor, monkeypatch):
+    """A blob far bigger than the digits (a shadow's corner) neither makes a slanted row's digits too small to
+    be found nor is read as the number: the row is read whole, and the blob is left out."""
+    from digits import segment
+    from digits.nondigit import is_digit
+
+    read_exactly = 0
+    for start in range(0, 40, 8):
+        ink, text = slanted_row_and_a_blob(mnist, range(start, start + 8))
+        reading = segment.read_ink(ink, 1.0, (520, 420), predictor, 3, is_digit)
+        read_exactly += reading.digits_text == text
+    assert read_exactly >= 4, read_exactly
+
+    def broken() -> int:
+        wrong = 0
+        for start in range(0, 40, 8):
+            ink, text = slanted_row_and_a_blob(mnist, range(start, start + 8))
+            wrong += segment.read_ink(ink, 1.0, (520, 420), predictor, 3, is_digit).digits_text != text
+        return wrong
+
+    # When the blob may set the size of the number (the "not a digit" model refuses it), the row is too small.
+    drop = segment._drop_small_rows
+    with monkeypatch.context() as m:
+        m.setattr(segment, "_drop_small_rows", lambda rows, sure=None: drop(rows))
+        assert broken() >= 4
+    # When it alone sets the height rows are measured by, the digits are too small to make a row.
+    line_height = segment._line_height
+    monkeypatch.setattr(segment, "_line_height", lambda groups, quantile=50, lone=False: line_height(groups, quantile))
+    assert broken() >= 4

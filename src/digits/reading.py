@@ -57,6 +57,10 @@ FILLING_EDGE = 0.08
 FILLING_NOT_DIGIT = 0.5
 #: Fewer ink pixels than this fraction of the image (and never fewer than 12) is no handwriting.
 MIN_INK_FRACTION = 2e-5
+#: The contrast ink's reading is not taken when its digits are more than this many times as tall as the
+#: localizer's (the median of each) and mostly not digits to the "not a digit" model: a shadow or a stain it
+#: joins to the writing makes one giant "digit".
+SECOND_OPINION_TALLER = 2.0
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
 FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees", "line_agrees")
 
@@ -201,7 +205,11 @@ class Reader:
         except DigitsError:
             return learned
         chosen = learned
-        if learned.line_agrees and classic.line_agrees is False:
+        if _height(classic) > SECOND_OPINION_TALLER * _height(learned) and not _mostly_digits(classic):
+            # Far taller "digits" than the localizer found, most of which the "not a digit" model refuses: the
+            # blob of a shadow or a stain that the contrast ink joins to the writing.
+            pass
+        elif learned.line_agrees and classic.line_agrees is False:
             # The localizer's ink was read alike by both row readers and the contrast ink was not: a shadow's
             # edge cut into bars is a row of 1s and 0s to the classifier, not to the line recognizer.
             pass
@@ -260,6 +268,17 @@ class Reader:
         )
         digit = DigitReading(p.digit, p.probability, box, p.unsure, p.top_k, x[0])
         return NumberReading.of_rows([RowReading([digit])], size)
+
+
+def _mostly_digits(reading: NumberReading) -> bool:
+    """Whether the "not a digit" model takes at least half of a reading's digits for digits."""
+    crops = [d.image for d in reading.digits if d.image is not None]
+    return bool(crops) and float(np.mean(is_digit(np.stack(crops)))) >= 0.5
+
+
+def _height(reading: NumberReading) -> float:
+    """The median height of a reading's digits, in the image's pixels."""
+    return float(np.median([d.box[3] - d.box[1] for d in reading.digits]))
 
 
 def _confidence(reading: NumberReading) -> float:

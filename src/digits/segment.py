@@ -254,14 +254,15 @@ def read_ink(
     labels, blobs = ink_blobs(ink, link=LINK)
     labels = _with_halo(labels, ink)
     strokes = None if context is None else Strokes.of(context)
-    rows = []
+    rows, sure = [], []
     grouped = _rows(blobs)
     for i, row_blobs in enumerate(grouped):
         elsewhere = [b.box for j, other in enumerate(grouped) if j != i for b in other]
-        row = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k, is_digit, line, strokes, elsewhere)
-        if row is not None:
-            rows.append(row)
-    rows = _drop_small_rows(rows)
+        found = _read_row(row_blobs, ink, labels, scale, size, predictor, top_k, is_digit, line, strokes, elsewhere)
+        if found is not None:
+            rows.append(found[0])
+            sure.append(found[1])
+    rows = _drop_small_rows(rows, sure)
     if not rows and is_digit is not None and blobs:
         # Every piece was refused as not a digit: read them anyway, each flagged unsure, rather than say
         # there is nothing (two touching 1s, say, are "not one digit" and too narrow to be cut).
@@ -274,17 +275,26 @@ def read_ink(
     return NumberReading.of_rows(rows, size)
 
 
-#: A row whose digits are less than this fraction of the tallest row's height is not part of the number.
+#: A row whose digits are less than this fraction of the tallest sure row's height is not part of the number.
 SMALL_ROW = 0.5
 
 
-def _drop_small_rows(rows: list[RowReading]) -> list[RowReading]:
+def _drop_small_rows(rows: list[RowReading], sure: list[bool] | None = None) -> list[RowReading]:
     """Leave out rows of "digits" much smaller than the number's: the rows of one number are written at
-    about one size, and what is far smaller (a shadow's ragged edge, the texture of a table) is not them."""
+    about one size, and what is far smaller (a shadow's ragged edge, the texture of a table) is not them.
+
+    ``sure`` says which rows hold a piece the "not a digit" model takes for a digit. When some do, the
+    number's size is that of the tallest of them, and a row that holds none and is far taller is left out
+    too: the blob of a shadow's corner or a stain, kept only for being wide enough to be two touching digits.
+    """
     if len(rows) < 2:
         return rows
+    sure = sure if sure is not None and any(sure) else [True] * len(rows)
     heights = [float(np.median([d.box[3] - d.box[1] for d in r.digits])) for r in rows]
-    return [r for r, h in zip(rows, heights, strict=True) if h >= SMALL_ROW * max(heights)]
+    size = max(h for h, s in zip(heights, sure, strict=True) if s)
+    return [
+        r for r, h, s in zip(rows, heights, sure, strict=True) if h >= SMALL_ROW * size and (s or h <= size / SMALL_ROW)
+    ]
 
 
 def _rows(blobs: list[Blob]) -> list[list[Blob]]:
@@ -298,7 +308,9 @@ def _rows(blobs: list[Blob]) -> list[list[Blob]]:
     """
     if not blobs:
         return []
-    line = _line_height([_Group.of(b) for b in blobs], quantile=75)
+    # One piece far bigger than the rest (a shadow's corner, a thumb) must not make the digits look too
+    # small to be rows of their own.
+    line = _line_height([_Group.of(b) for b in blobs], quantile=75, lone=True)
     n = len(blobs)
     parent = list(range(n))
 
@@ -382,8 +394,9 @@ def _read_row(
     recognizer: LineRecognizer | None = None,
     strokes: Strokes | None = None,
     elsewhere: list[Box] | None = None,
-) -> RowReading | None:
-    """The digits (and separators) of one row, left to right; None when it holds nothing digit-sized.
+) -> tuple[RowReading, bool] | None:
+    """The digits (and separators) of one row, left to right, and whether the "not a digit" model takes any of
+    its pieces for a digit (True without ``is_digit``); None when it holds nothing digit-sized.
     ``elsewhere``: the boxes of the ink in the other rows (for :func:`frame_sides`)."""
     width, height = size
     groups = _merge(blobs)
@@ -401,10 +414,12 @@ def _read_row(
     if not found:
         return None
     crops = [(fit_mnist(p.ink), p.box) for p, _ in found]
+    sure = True
     if is_digit is not None:
         # Pieces that are not digits are left out. A wide one may be two digits that touch and were not
         # cut ("not one digit"), and a half cut from two touching digits looks like a fragment: both stay.
         keep = is_digit(np.stack([c for c, _ in crops]))
+        sure = bool(np.any(keep))
         crops = [
             c for c, k, (_, cut) in zip(crops, keep, found, strict=True) if k or cut or c[1][2] - c[1][0] > 0.9 * line
         ]
@@ -429,7 +444,7 @@ def _read_row(
     separators = _separators(small, [box for _, box in crops], line, original)
     cut = RowReading(readings, separators)
     if recognizer is None:
-        return cut
+        return cut, sure
     # The line recognizer reads the same ink: the row's pieces, within the digits and marks kept above.
     mask = np.isin(labels, [b.label for b in blobs])
     kept = np.zeros_like(mask)
@@ -442,7 +457,7 @@ def _read_row(
     sub = np.where(mask, ink, 0.0)[oy : ys.max() + 1, ox : xs.max() + 1].astype(np.float32)
     found = _line_reading(recognizer, sub, (ox, oy), line, original, predictor, top_k)
     if found is None:
-        return cut
+        return cut, sure
     read, pieces, transcript = found
     cut.other, read.other = read, cut
 
@@ -463,7 +478,7 @@ def _read_row(
         for d, crop, p in zip(read.digits, crops or [fit_mnist(piece) for piece in pieces], classified(), strict=True):
             d.image = crop
             d.unsure = d.unsure or bool(p[d.digit] < LINE_DIGIT_BACKED)
-    return chosen
+    return chosen, sure
 
 
 @dataclass
@@ -716,10 +731,18 @@ def _with_halo(labels: np.ndarray, ink: np.ndarray, reach: float = 2.0) -> np.nd
     return out
 
 
-def _line_height(groups: list[_Group], quantile: float = 50) -> float:
-    """The height of the digits in the row: the median (or another percentile) height of the substantial groups."""
-    biggest = max(g.area for g in groups)
-    return float(np.percentile([g.height for g in groups if g.area >= 0.25 * biggest], quantile))
+def _line_height(groups: list[_Group], quantile: float = 50, lone: bool = False) -> float:
+    """The height of the digits in the row: the median (or another percentile) height of the substantial groups,
+    those at least a quarter of the biggest one's area. With ``lone``, the biggest may not set the height alone
+    when no other group is substantial but at least four others are alike (a quarter of the second biggest's
+    area or more: a row of digits beside a shadow's blob, not a digit with a few specks or a big digit the
+    localizer broke into pieces): then the bar is theirs.
+    """
+    areas = sorted((g.area for g in groups), reverse=True)
+    bar = 0.25 * areas[0]
+    if lone and len(areas) > 4 and areas[1] < bar and areas[4] >= 0.25 * areas[1]:
+        bar = 0.25 * areas[1]
+    return float(np.percentile([g.height for g in groups if g.area >= bar], quantile))
 
 
 def _merge(blobs: list[Blob]) -> list[_Group]:
