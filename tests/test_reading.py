@@ -281,6 +281,19 @@ def test_a_turned_photo_with_a_shadow_reads_its_number(reader):
     assert len(got) == 10 and sum(a == b for a, b in zip(got, "8374787080", strict=True)) >= 9, got
 
 
+def test_a_shadow_edge_across_the_photo_is_not_the_number(mnist, reader):
+    """A page whose shadow's edge runs from the photo's top to its bottom: on the contrast ink the edge is a
+    perfect, giant 1, which the "not a digit" model cannot refuse (a bar is a 1). It must not be taken for the
+    number instead of the localizer's digits (the previous release read this page as ``1``)."""
+    s = render_scene(
+        mnist.x_test, mnist.y_test, np.random.default_rng(8_400_014), effects=("shadow",), rows=1, n_digits=4
+    )
+    image = load_image(s.encode()[0])
+    reading = reader.read(image)
+    assert reading.digits_text == s.digits_text == "9119"
+    assert all(d.box[3] - d.box[1] < 0.9 * image.height for d in reading.digits)
+
+
 def test_effects_are_known_names(mnist):
     with pytest.raises(ValueError, match="unknown effects"):
         render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(0), effects=("sepia",))

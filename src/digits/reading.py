@@ -58,9 +58,12 @@ FILLING_NOT_DIGIT = 0.5
 #: Fewer ink pixels than this fraction of the image (and never fewer than 12) is no handwriting.
 MIN_INK_FRACTION = 2e-5
 #: The contrast ink's reading is not taken when its digits are more than this many times as tall as the
-#: localizer's (the median of each) and mostly not digits to the "not a digit" model: a shadow or a stain it
-#: joins to the writing makes one giant "digit".
+#: localizer's (the median of each) and mostly not digits to the "not a digit" model, or one of them is a bar
+#: from the image's top edge to its bottom edge beside the localizer's digits: a shadow or a stain it joins
+#: to the writing makes one giant "digit", and a shadow's edge across the whole photo a perfect 1.
 SECOND_OPINION_TALLER = 2.0
+#: ... and such an edge is a bar: narrower than this fraction of its height.
+EDGE_BAR = 0.4
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
 FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees", "line_agrees")
 
@@ -205,9 +208,12 @@ class Reader:
         except DigitsError:
             return learned
         chosen = learned
-        if _height(classic) > SECOND_OPINION_TALLER * _height(learned) and not _mostly_digits(classic):
-            # Far taller "digits" than the localizer found, most of which the "not a digit" model refuses: the
-            # blob of a shadow or a stain that the contrast ink joins to the writing.
+        if _height(classic) > SECOND_OPINION_TALLER * _height(learned) and (
+            _edge_beside(classic, learned, size[1]) or not _mostly_digits(classic)
+        ):
+            # Far taller "digits" than the localizer found, most of which the "not a digit" model refuses, or
+            # a bar as tall as the photo beside them: the blob of a shadow or a stain that the contrast ink joins
+            # to the writing, or the edge of a shadow or a page.
             pass
         elif learned.line_agrees and classic.line_agrees is False:
             # The localizer's ink was read alike by both row readers and the contrast ink was not: a shadow's
@@ -274,6 +280,19 @@ def _mostly_digits(reading: NumberReading) -> bool:
     """Whether the "not a digit" model takes at least half of a reading's digits for digits."""
     crops = [d.image for d in reading.digits if d.image is not None]
     return bool(crops) and float(np.mean(is_digit(np.stack(crops)))) >= 0.5
+
+
+def _edge_beside(reading: NumberReading, learned: NumberReading, height: int) -> bool:
+    """Whether one of a reading's digits is a bar that runs from the top edge of an image ``height`` pixels
+    tall to its bottom edge beside the localizer's digits (``learned``, at least two): the edge of a shadow
+    or a page. A digit that fills its image is wider, or holds most of the pieces the localizer found of it."""
+    for d in reading.digits:
+        x0, y0, x1, y1 = d.box
+        if y0 <= 0.02 * height and y1 >= 0.98 * height and x1 - x0 < EDGE_BAR * (y1 - y0):
+            within = sum(x0 <= (e.box[0] + e.box[2]) / 2 <= x1 for e in learned.digits)
+            if len(learned.digits) >= 2 and 2 * within < len(learned.digits):
+                return True
+    return False
 
 
 def _height(reading: NumberReading) -> float:
