@@ -294,6 +294,29 @@ def test_a_shadow_edge_across_the_photo_is_not_the_number(mnist, reader):
     assert all(d.box[3] - d.box[1] < 0.9 * image.height for d in reading.digits)
 
 
+def _scene(mnist, seed: int, effects: tuple[str, ...], touching: bool = False):
+    """A one-row scene of four MNIST test digits, as ``bench/reading.py`` composes its cases."""
+    rng = np.random.default_rng(seed)
+    return render_scene(
+        mnist.x_test, mnist.y_test, rng, effects=effects, rows=1, n_digits=4, touching=touching, separators=False
+    )
+
+
+def test_the_walls_of_a_tight_frame_or_a_forms_boxes_are_not_1s(mnist, reader):
+    """A frame drawn close around the number, or a form's boxes, do not run on well above and below the digits,
+    so their walls were kept and read as 1s (the previous release read these pages 188611, 12600 and 87315).
+    A wall turns at both its corners towards the digits it encloses; a 1 touching a ruled line, or touching
+    the 7 beside it at both ends, does not, and keeps its place."""
+    for seed in (8_300_079, 8_300_092, 8_300_007):
+        s = _scene(mnist, seed, effects=("frame",))
+        assert reader.read(load_image(s.encode()[0])).digits_text == s.digits_text, seed
+    ruled = _scene(mnist, 8_100_097, effects=("ruled",))
+    touching = _scene(mnist, 8_700_029, effects=(), touching=True)
+    assert (ruled.digits_text, touching.digits_text) == ("9881", "5617")
+    for s in (ruled, touching):
+        assert reader.read(load_image(s.encode()[0])).digits_text == s.digits_text
+
+
 def test_effects_are_known_names(mnist):
     with pytest.raises(ValueError, match="unknown effects"):
         render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(0), effects=("sepia",))

@@ -558,9 +558,13 @@ def frame_sides(
         while bottom < len(on) - 1 and on[bottom + 1]:
             bottom += 1
         m = FRAME_MARGIN * digit
-        if not (
+        beyond_digits = (
             sy.start + top <= min(b[1] for b in others) - m and sy.start + bottom + 1 >= max(b[3] for b in others) + m
-        ):
+        )
+        cornered = not beyond_digits and _cornered(
+            strokes.labels, k, (x0, x1), (sy.start + top, sy.start + bottom), others, digit
+        )
+        if not (beyond_digits or cornered):
             continue
         # The stroke's thickness where it runs on above and below the piece: about the piece's own width for
         # a frame's side; much wider for a digit that touches a frame's top and bottom (the run is then the
@@ -574,9 +578,54 @@ def frame_sides(
         out[i] = bool(
             0 < piece <= 2 * width + 2
             and width <= 2 * piece + 2
-            and strokes.areas[k] <= FRAME_THIN * perimeter * max(width, 1.0)
+            and strokes.areas[k] <= (2 if cornered else 1) * FRAME_THIN * perimeter * max(width, 1.0)
         )
     return out
+
+
+def _cornered(
+    labels: np.ndarray, k: int, columns: tuple[int, int], run: tuple[int, int], others: list[Box], digit: float
+) -> bool:
+    """Whether stroke ``k``, which runs down a piece's ``columns`` from row ``run[0]`` to ``run[1]``, turns at
+    both ends towards the number's digits (``others``) as a box's corners do: a frame drawn close around the
+    number, or the boxes of a form. A box's wall may be shared with the next box (the stroke then goes both
+    ways), but only a stroke that stays near the number: a page's rulings run on across it."""
+    x0, x1 = columns
+    top, bottom = run
+    if bottom - top + 1 < 0.9 * digit:
+        return False
+    near = labels[
+        max(0, int(min(b[1] for b in others) - digit)) : int(max(b[3] for b in others) + digit),
+        max(0, int(min(b[0] for b in others) - digit)) : int(max(b[2] for b in others) + digit),
+    ]
+    confined = int((near == k).sum()) == int((labels == k).sum())
+    depth = max(2, round(0.15 * digit))
+    slack = max(2, round(0.1 * digit))
+    ends = []  # at the run's top and bottom: how far the stroke runs on, unbroken, to the left and right
+    for rows in (slice(top, top + depth), slice(max(0, bottom - depth + 1), bottom + 1)):
+        on = (labels[rows] == k).any(axis=0)
+        start = max(0, x0 - slack)
+        cols = np.flatnonzero(on[start : x1 + slack]) + start
+        if cols.size == 0:
+            return False
+        right = int(np.argmin(np.append(on[cols[-1] :], False)))  # columns from the piece's last, rightwards
+        left = int(np.argmin(np.append(on[cols[0] :: -1], False)))
+        # A box's top runs above the digits under it and its bottom below them; a ruled line runs through them.
+        lo, hi = cols[0] - left + 1, cols[-1] + right - 1
+        under = [b for b in others if min(hi, b[2]) > max(lo, b[0])]
+        if rows.start == top and any(top > b[1] + slack for b in under):
+            return False
+        if rows.start != top and any(bottom < b[3] - slack for b in under):
+            return False
+        ends.append((x0 - lo, hi - x1))
+    reach = 0.5 * digit
+    if confined:  # a frame or a form near the number: each corner may turn either way (boxes side by side)
+        return all(max(out_left, out_right) >= reach for out_left, out_right in ends)
+    # Otherwise only a box's corners, both turning towards the digits beside it, and going no further out.
+    centres = [(b[0] + b[2]) / 2 for b in others]
+    right = any(c > x1 for c in centres) and all(r >= reach and lf <= slack for lf, r in ends)
+    left = any(c < x0 for c in centres) and all(lf >= reach and r <= slack for lf, r in ends)
+    return right or left
 
 
 #: A digit the line recognizer read is unsure when the classifier gives it less than this in its columns.
