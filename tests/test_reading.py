@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from digits.errors import DigitsError
 from digits.preprocess import load_image
@@ -316,22 +315,6 @@ def test_the_walls_of_a_tight_frame_or_a_forms_boxes_are_not_1s(mnist, reader):
     assert (ruled.digits_text, touching.digits_text) == ("9881", "5617")
     for s in (ruled, touching):
         assert reader.read(load_image(s.encode()[0])).digits_text == s.digits_text
-
-
-def test_the_contrast_ink_does_not_drop_digits_both_readers_found(mnist, reader):
-    """When both inks are read alike by both row readers, the contrast ink's reading is not taken if it only
-    leaves some of the localizer's digits out: there it lost a thin digit in a shadow, or one beside a ruled
-    line (the previous release read these pages 378 and 056). It is still taken where it reads other digits:
-    at 640 px the localizer breaks the thin 6s of a real photo into 1111111, and the contrast ink reads 6666."""
-    for seed, effects in ((8_400_036, ("shadow",)), (8_100_096, ("ruled",))):
-        s = _scene(mnist, seed, effects=effects)
-        assert reader.read(load_image(s.encode()[0])).digits_text == s.digits_text, seed
-    path = REALWORLD / "numbers" / "6666_dfak0_1.png"
-    if not path.is_file():
-        pytest.fail(f"realworld-dev not found in {REALWORLD}")
-    image = load_image(path)
-    image = image.resize((640, round(image.height * 640 / image.width)), Image.Resampling.LANCZOS)
-    assert reader.read(image).digits_text == "6666"
 
 
 def test_effects_are_known_names(mnist):

@@ -219,10 +219,6 @@ class Reader:
             # The localizer's ink was read alike by both row readers and the contrast ink was not: a shadow's
             # edge cut into bars is a row of 1s and 0s to the classifier, not to the line recognizer.
             pass
-        elif learned.line_agrees and classic.line_agrees and _lost_some(classic.digits_text, learned.digits_text):
-            # Both inks were read alike by both row readers, and the contrast ink reads the localizer's digits
-            # with some left out: it lost a faint or thin digit, or one in a shadow, or merged a touching pair.
-            pass
         elif classic.line_agrees and learned.line_agrees is False and len(classic.digits) <= len(learned.digits) + 1:
             # The other way round: the localizer broke a thin or huge stroke apart and the two row readers
             # disagree on it, while on the contrast ink they agree.
@@ -278,12 +274,6 @@ class Reader:
         )
         digit = DigitReading(p.digit, p.probability, box, p.unsure, p.top_k, x[0])
         return NumberReading.of_rows([RowReading([digit])], size)
-
-
-def _lost_some(fewer: str, more: str) -> bool:
-    """Whether ``fewer`` is ``more`` with one or more of its digits left out (and nothing else changed)."""
-    rest = iter(more)
-    return len(fewer) < len(more) and all(c in rest for c in fewer)
 
 
 def _mostly_digits(reading: NumberReading) -> bool:
