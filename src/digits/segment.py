@@ -562,7 +562,7 @@ def frame_sides(
             sy.start + top <= min(b[1] for b in others) - m and sy.start + bottom + 1 >= max(b[3] for b in others) + m
         )
         cornered = not beyond_digits and _cornered(
-            strokes.labels, k, (x0, x1), (sy.start + top, sy.start + bottom), others, digit
+            strokes, k, (x0, x1), (sy.start + top, sy.start + bottom), others, digit
         )
         if not (beyond_digits or cornered):
             continue
@@ -584,7 +584,7 @@ def frame_sides(
 
 
 def _cornered(
-    labels: np.ndarray, k: int, columns: tuple[int, int], run: tuple[int, int], others: list[Box], digit: float
+    strokes: Strokes, k: int, columns: tuple[int, int], run: tuple[int, int], others: list[Box], digit: float
 ) -> bool:
     """Whether stroke ``k``, which runs down a piece's ``columns`` from row ``run[0]`` to ``run[1]``, turns at
     both ends towards the number's digits (``others``) as a box's corners do: a frame drawn close around the
@@ -594,11 +594,12 @@ def _cornered(
     top, bottom = run
     if bottom - top + 1 < 0.9 * digit:
         return False
+    labels = strokes.labels
     near = labels[
         max(0, int(min(b[1] for b in others) - digit)) : int(max(b[3] for b in others) + digit),
         max(0, int(min(b[0] for b in others) - digit)) : int(max(b[2] for b in others) + digit),
     ]
-    confined = int((near == k).sum()) == int((labels == k).sum())
+    confined = int((near == k).sum()) == int(strokes.areas[k])
     depth = max(2, round(0.15 * digit))
     slack = max(2, round(0.1 * digit))
     ends = []  # at the run's top and bottom: how far the stroke runs on, unbroken, to the left and right
