@@ -292,7 +292,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         from digits.train_reader import calibrate_reader
 
         calibrate_reader(
-            args.data_dir, scenes=args.scenes, target=0.05 if args.target is None else args.target, out=args.out
+            args.data_dir,
+            scenes=args.scenes,
+            target=0.05 if args.target is None else args.target,
+            out=args.out,
+            row_scenes=args.row_scenes,
         )
         return 0
     if not args.model:
@@ -708,9 +712,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reader",
         action="store_true",
-        help="calibrate the number reader instead: P(reading right) on composed scenes, written to reader.json",
+        help="calibrate the number reader instead: which rows are not the number, and P(reading right), on "
+        "composed scenes, written to reader.json",
     )
     p.add_argument("--scenes", type=_positive_int, default=600, help="--reader: scenes to fit on (default 600)")
+    p.add_argument(
+        "--row-scenes",
+        type=_positive_int,
+        default=1000,
+        help="--reader: pages to fit the rule for rows that are not the number on (default 1000)",
+    )
     p.add_argument("--out", help="--reader: where to write the record (default: the package's reader.json)")
     p.add_argument("--data-dir", help=data_help)
     p.add_argument(

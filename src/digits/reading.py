@@ -13,6 +13,11 @@ This is the layer on top of the digit classifier (:class:`digits.inference.Predi
 3. **A second opinion**: the same on the ink found by contrast alone (:func:`digits.preprocess.ink_map`),
    which keeps thin paint-program lines and very large strokes whole; it is taken only when it reads no
    more digits and the classifier is surer of it.
+4. **Rows that are not the number** (a doodle, a letter or a smudge above or below it, read as a row of
+   "digits") are left out of the reading taken: a logistic rule fitted on composed pages
+   (:func:`row_features`, stored in ``reader.json`` by ``digits calibrate --reader``) weighs each row by how
+   many digits it holds, its height against the number's tallest row, whether its two readings agree, how
+   sure the classifier is of it and what the "not a digit" model makes of it.
 
 ``Reader`` holds both models, loaded once; ``read_number(image, predictor)`` uses the packaged
 localizer.
@@ -66,6 +71,8 @@ SECOND_OPINION_TALLER = 2.0
 EDGE_BAR = 0.4
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
 FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees", "line_agrees")
+#: What a row's chance of being part of the number is computed from (see :func:`row_features`).
+ROW_FEATURES = ("log_digits", "height", "readers_agree", "mean_log_p", "min_log_p", "max_not_digit", "mean_not_digit")
 
 
 def record_path() -> Path:
@@ -85,6 +92,11 @@ def _record(path: str) -> dict | None:
         if tuple(record["features"]) != FEATURES or len(record["weights"]) != len(FEATURES) + 1:
             raise ValueError("features do not match this version")
         float(record["unsure_below"])
+        rows = record.get("rows")
+        if rows is not None:
+            if tuple(rows["features"]) != ROW_FEATURES or len(rows["weights"]) != len(ROW_FEATURES) + 1:
+                raise ValueError("row features do not match this version")
+            float(rows["keep_above"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DigitsError(f"{file}: not a reading calibration ({e})") from None
     return record
@@ -102,6 +114,44 @@ def reading_features(reading: NumberReading) -> np.ndarray:
     agrees = {True: 1.0, False: 0.0, None: 0.5}[reading.agrees]
     line = {True: 1.0, False: 0.0, None: 0.5}[reading.line_agrees]
     return np.array([logs.sum(), logs.min(), len(p), spread, len(reading.rows), agrees, line], dtype=np.float64)
+
+
+def row_features(reading: NumberReading) -> np.ndarray:
+    """What tells a row of the number from a row of something else read as digits (a doodle, a letter, a
+    smudge): one line per row of ``reading``. How many digits it holds (log), its digits' height against the
+    tallest row's (medians), whether its two readings (cut, and the line recognizer's) gave the same digits
+    (1, 0, or 0.5 when it was read one way), the mean and least log-probability of its digits, and the most
+    and the mean P(not a digit) of their 28×28 images."""
+    heights = [float(np.median([d.box[3] - d.box[1] for d in r.digits])) for r in reading.rows]
+    tallest = max(heights, default=1.0) or 1.0
+    crops = [d.image for r in reading.rows for d in r.digits]
+    known = [c for c in crops if c is not None]
+    refused = iter(p_not_digit(np.stack(known)).tolist() if known else [])
+    not_digit = [0.5 if c is None else next(refused) for c in crops]
+    out, k = [], 0
+    for r, height in zip(reading.rows, heights, strict=True):
+        logs = np.log(np.clip([d.probability for d in r.digits], 1e-6, 1.0))
+        mine = not_digit[k : k + len(r.digits)]
+        k += len(r.digits)
+        agree = 0.5 if r.other is None else float(r.other.digits_text == r.digits_text)
+        out.append([np.log(len(r.digits)), height / tallest, agree, logs.mean(), logs.min(), max(mine), np.mean(mine)])
+    return np.array(out, dtype=np.float64).reshape(-1, len(ROW_FEATURES))
+
+
+def number_rows(reading: NumberReading, rule: dict) -> NumberReading:
+    """``reading`` without the rows that are likelier something else read as digits than part of the number
+    (``rule``: the ``rows`` of ``reader.json``); the likeliest row always stays."""
+    if len(reading.rows) < 2:
+        return reading
+    from digits.calibration import logistic_probability
+
+    p = logistic_probability(row_features(reading), np.asarray(rule["weights"], dtype=np.float64))
+    keep = (p >= float(rule["keep_above"])) | (p == p.max())
+    if keep.all():
+        return reading
+    kept = NumberReading.of_rows([r for r, k in zip(reading.rows, keep, strict=True) if k], reading.size)
+    kept.agrees = reading.agrees
+    return kept
 
 
 @lru_cache(maxsize=4)
@@ -123,15 +173,25 @@ class Reader:
         localizer: Localizer | str | os.PathLike[str] | None = None,
         calibration: str | os.PathLike[str] | bool | None = None,
         line: LineRecognizer | str | os.PathLike[str] | bool | None = None,
+        rows: dict | bool | None = None,
     ) -> None:
         """``calibration``: a ``reader.json`` (default: the packaged one, if there), or False for the
         uncalibrated product of the digits' probabilities. ``line``: the line recognizer (default: the
-        packaged one), or False to read every row by cutting and classifying alone."""
+        packaged one), or False to read every row by cutting and classifying alone. ``rows``: the rule that
+        leaves out rows which are not the number (default: the one in that ``reader.json``, or the packaged
+        one when ``calibration`` is False; a dict like its ``rows``), or False to keep every row."""
         self.predictor = predictor if predictor is not None else Predictor()
         if calibration is False:
             self.calibration = None
         else:
             self.calibration = _record(str(record_path() if calibration in (None, True) else Path(calibration)))
+        if rows is False:
+            self.rows = None
+        elif isinstance(rows, dict):
+            self.rows = rows
+        else:
+            source = self.calibration if self.calibration is not None else _record(str(record_path()))
+            self.rows = None if source is None else source.get("rows")
         if line is False:
             self.line = None
         elif isinstance(line, LineRecognizer):
@@ -202,11 +262,11 @@ class Reader:
         # no more digits than the localizer's ink (extra "digits" are what rulings, grids and shadows
         # become) and the classifier is surer of it.
         if contrast is None:
-            return learned  # agrees stays None: there was no second opinion
+            return self._number_rows(learned)  # agrees stays None: there was no second opinion
         try:
             classic = read_ink(contrast, scale, size, self.predictor, top_k, is_digit, self.line)
         except DigitsError:
-            return learned
+            return self._number_rows(learned)
         chosen = learned
         if _height(classic) > SECOND_OPINION_TALLER * _height(learned) and (
             _edge_beside(classic, learned, size[1]) or not _mostly_digits(classic)
@@ -225,8 +285,15 @@ class Reader:
             chosen = classic
         elif len(classic.digits) <= len(learned.digits) and _confidence(classic) > _confidence(learned):
             chosen = classic
-        chosen.agrees = classic.digits_text == learned.digits_text
-        return chosen
+        # Rows that are not the number are left out of the reading taken (and of the other, for comparing them).
+        kept = self._number_rows(chosen)
+        other = self._number_rows(classic if chosen is learned else learned)
+        kept.agrees = other.digits_text == kept.digits_text
+        return kept
+
+    def _number_rows(self, reading: NumberReading) -> NumberReading:
+        """The reading without the rows that are not the number (:func:`number_rows`), when a rule is loaded."""
+        return reading if self.rows is None else number_rows(reading, self.rows)
 
     def _read_filling(self, image: Image.Image | np.ndarray, size: tuple[int, int], top_k: int) -> NumberReading:
         """Digits that fill their whole image (a box cut tightly out of a form, scaled up), which the

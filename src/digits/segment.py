@@ -1039,7 +1039,8 @@ def annotate(image: Image.Image | np.ndarray, reading: NumberReading, max_side: 
             canvas.paste(tile.convert("RGB"), (4 + i * cell, top))
         mark = "?" if d.unsure else ""
         draw.text((4 + i * cell + 2, top + cell + 2), f"{d.digit}{mark} {d.probability * 100:.0f}%", fill=0, font=small)
-    caption = f"read: {reading.text}" + ("  (unsure)" if reading.unsure else "")
+    shown = " | ".join(r.text for r in reading.rows) or reading.text  # rows on one line, as `digits read` prints
+    caption = f"read: {shown}" + ("  (unsure)" if reading.unsure else "")
     draw.text((4, base.height + strip_h + 6), caption, fill=(0, 0, 0), font=_font(18))
     return canvas
 

@@ -248,6 +248,75 @@ def train_localizer(options: LocalizerOptions, verbose: int = 1) -> dict[str, An
 
 #: Seeds of the scenes the reading calibration is fitted on (neither the localizer's nor the benchmarks').
 CALIBRATION_SEED = 5_000_000
+#: Seeds of the composed pages the rule for rows that are not the number is fitted on.
+ROWS_SEED = 4_000_000
+#: A row is left out when it is likelier not part of the number than part of it.
+ROW_KEEP_ABOVE = 0.5
+
+
+def row_truth(reading: Any, scene: Any) -> list[bool]:
+    """Which rows of ``reading`` are rows of the composed ``scene``'s number: at least half their digits lie on
+    one of its digits (each digit's centre inside a digit's box, 2 px to spare)."""
+    boxes = np.asarray(scene.boxes, dtype=np.float64).reshape(-1, 4)
+    out = []
+    for row in reading.rows:
+        on = []
+        for d in row.digits:
+            cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+            across = (boxes[:, 0] - 2 <= cx) & (cx <= boxes[:, 2] + 2)
+            on.append(bool((across & (boxes[:, 1] - 2 <= cy) & (cy <= boxes[:, 3] + 2)).any()))
+        out.append(bool(np.mean(on) >= 0.5))
+    return out
+
+
+def fit_row_rule(
+    x_val: np.ndarray, y_val: np.ndarray, scenes: int, verbose: bool = True
+) -> tuple[dict[str, Any], float]:
+    """Fit P(a row of a reading is part of the number) on ``scenes`` composed pages (every effect on a page in
+    five, doodles, letters and smudges among them; one to three rows of one to six digits), read without the
+    rule; return the rule (``reader.json``'s ``rows``) and the seconds it took."""
+    from digits import calibration
+    from digits.reading import ROW_FEATURES, Reader, row_features
+    from digits.synthetic import render_scene
+
+    started = time.time()
+    reader = Reader(calibration=False, rows=False)
+    features, truth, pages = [], [], 0
+    for k in range(scenes):
+        rng = np.random.default_rng(ROWS_SEED + k)
+        scene = render_scene(x_val, y_val, rng, n_digits=(1, 6))
+        try:
+            reading = reader.read(load_image(scene.encode()[0]))
+        except DigitsError:
+            continue
+        if len(reading.rows) < 2:
+            continue  # a single row always stays
+        pages += 1
+        features.append(row_features(reading))
+        truth += row_truth(reading, scene)
+    x, y = np.concatenate(features), np.array(truth, dtype=bool)
+    weights = calibration.fit_logistic(x, y)
+    left_out = calibration.logistic_probability(x, weights) < ROW_KEEP_ABOVE
+    rule = {
+        "features": list(ROW_FEATURES),
+        "weights": [float(w) for w in weights],
+        "keep_above": ROW_KEEP_ABOVE,
+        "fitted_on": f"{len(y)} rows of the {pages} readings with two rows or more among {scenes} composed pages "
+        f"of MNIST validation digits (seeds {ROWS_SEED}+)",
+        "rows_of_the_number": int(y.sum()),
+        "other_rows": int((~y).sum()),
+        "left_out_of_the_number": int((left_out & y).sum()),
+        "left_out_of_the_others": int((left_out & ~y).sum()),
+    }
+    seconds = time.time() - started
+    if verbose:
+        print(
+            f"rows: {rule['other_rows']} rows that are not the number among {len(y)} (in {pages} readings of two "
+            f"rows or more); the rule leaves out {rule['left_out_of_the_others']} of them and "
+            f"{rule['left_out_of_the_number']} of the number's ({seconds:.0f} s)",
+            flush=True,
+        )
+    return rule, seconds
 
 
 def calibrate_reader(
@@ -256,13 +325,17 @@ def calibrate_reader(
     target: float = 0.05,
     out: str | os.PathLike[str] | None = None,
     verbose: bool = True,
+    row_scenes: int = 1000,
 ) -> dict[str, Any]:
-    """Fit P(a reading is exactly right) on composed scenes and choose the reading's ``unsure`` threshold.
+    """Fit the reader's two rules on composed scenes: which rows are not the number, then P(a reading is
+    exactly right) and the reading's ``unsure`` threshold.
 
-    The scenes (each effect on one page in eight, one to three rows, touching pairs, separators) are made
-    of the classifier's *validation* digits (``data.split_validation``, the 5,000 training images no shipped
-    model trained on), so the classifier is as sure of them as of new handwriting. Each is read by the shipped reader; a
-    logistic fit of "the digits are exactly right" on :data:`digits.reading.FEATURES` gives the
+    The scenes are made of the classifier's *validation* digits (``data.split_validation``, the 5,000 training
+    images no shipped model trained on), so the classifier is as sure of them as of new handwriting. First
+    ``row_scenes`` pages with every kind of effect are read without the row rule, and a logistic fit of "this
+    row is part of the number" on :data:`digits.reading.ROW_FEATURES` gives it (:func:`fit_row_rule`). Then
+    ``scenes`` pages (each effect on one page in eight, one to three rows, touching pairs, separators) are read
+    with it; a logistic fit of "the digits are exactly right" on :data:`digits.reading.FEATURES` gives the
     probability, and the threshold keeps the most readings whose error rate is at most ``target``.
     Writes ``reader.json`` (default: the package's) and returns the record.
     """
@@ -273,9 +346,12 @@ def calibrate_reader(
 
     if scenes < 50:
         raise DigitsError(f"--scenes must be at least 50 to fit the reading calibration, got {scenes}")
+    if row_scenes < 50:
+        raise DigitsError(f"--row-scenes must be at least 50 to fit the rule for rows, got {row_scenes}")
     mnist = load_mnist(data_dir)
     _, _, x_val, y_val = data.split_validation(mnist.x_train, mnist.y_train, 5000)
-    reader = Reader(calibration=False)
+    rows_rule, row_seconds = fit_row_rule(x_val, y_val, row_scenes, verbose)
+    reader = Reader(calibration=False, rows=rows_rule)
     features, right, refused = [], [], 0
     started = time.time()
     for k in range(scenes):
@@ -307,7 +383,8 @@ def calibrate_reader(
         "ece_calibrated": calibration.ece_from(p, y),
         "ece_product": calibration.ece_from(product, y),
         "risk_coverage": calibration.risk_coverage(p, y, grid=10),
-        "seconds": round(time.time() - started, 1),
+        "rows": rows_rule,
+        "seconds": round(time.time() - started + row_seconds, 1),
         "command": _command_line(),
     }
     path = Path(out) if out else record_path()
