@@ -64,6 +64,12 @@ def main() -> int:
     parser.add_argument("--out", default="bench/out/failures.json", help="JSON file of the misread scenes")
     args = parser.parse_args()
 
+    names = args.cases.split(",") if args.cases else list(bench.CASES)
+    unknown = [n for n in names if n not in bench.CASES]
+    if unknown:
+        print(f"error: unknown case {unknown[0]!r}; choose from {', '.join(bench.CASES)}", file=sys.stderr)
+        return 2
+
     import digits.reading as reading_module
     from digits.data import load_mnist
     from digits.errors import DigitsError
@@ -85,7 +91,6 @@ def main() -> int:
     reading_module.read_ink = recorded
     reader = reading_module.Reader()
     mnist = load_mnist(args.data_dir)
-    names = args.cases.split(",") if args.cases else list(bench.CASES)
     totals: dict[str, Counter] = {}
     misread = []
     for name in names:
