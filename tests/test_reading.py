@@ -281,6 +281,41 @@ def test_a_turned_photo_with_a_shadow_reads_its_number(reader):
     assert len(got) == 10 and sum(a == b for a, b in zip(got, "8374787080", strict=True)) >= 9, got
 
 
+def test_a_lone_blob_beside_the_number_does_not_hide_it(reader):
+    """The same kind of photo (another person's 10-digit number, a shadow across its lower half) turned by 7°
+    the other way: the shadow's rounded corner is one "digit" three times as tall as the number's, which the
+    classifier is sure is a 6. It set the number's size, so the ten digits were left out as too small to be a
+    row and the photo read ``6`` before; a lone digit no longer sets the size of a row of several."""
+    from PIL import Image
+
+    path = REALWORLD / "numbers" / "3446785512_niraj_1.jpeg"
+    if not path.is_file():
+        pytest.fail(f"realworld-dev not found in {REALWORLD}")
+    image = load_image(str(path)).convert("RGB")
+    fill = tuple(int(v) for v in np.median(np.asarray(image).reshape(-1, 3), axis=0))
+    turned = image.rotate(7, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
+    reading = reader.read(turned)
+    assert len(reading.rows) == 1, reading.text
+    got = reading.digits_text
+    assert len(got) == 10 and sum(a == b for a, b in zip(got, "3446785512", strict=True)) >= 9, got
+
+
+def test_a_one_pixel_stroke_the_localizer_misses_is_read(reader):
+    """A number drawn with a one-pixel brush (``12346``), its 1 a single thin line: scaled up, or with its
+    contrast lowered, the localizer does not mark the 1 (the previous release read ``2346``). The contrast
+    ink's reading holds it, read alike by both row readers, and is the localizer's with one digit put in."""
+    from PIL import Image, ImageEnhance
+
+    path = REALWORLD / "numbers" / "12346_sadeghi_1.png"
+    if not path.is_file():
+        pytest.fail(f"realworld-dev not found in {REALWORLD}")
+    image = load_image(str(path)).convert("RGB")
+    bigger = image.resize((image.width * 2, image.height * 2), Image.Resampling.LANCZOS)
+    fainter = ImageEnhance.Contrast(image).enhance(0.4)
+    for changed in (bigger, fainter):
+        assert reader.read(changed).digits_text == "12346"
+
+
 def test_a_shadow_edge_across_the_photo_is_not_the_number(mnist, reader):
     """A page whose shadow's edge runs from the photo's top to its bottom: on the contrast ink the edge is a
     perfect, giant 1, which the "not a digit" model cannot refuse (a bar is a 1). It must not be taken for the

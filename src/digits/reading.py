@@ -69,6 +69,11 @@ MIN_INK_FRACTION = 2e-5
 SECOND_OPINION_TALLER = 2.0
 #: ... and such an edge is a bar: narrower than this fraction of its height.
 EDGE_BAR = 0.4
+#: The contrast ink's reading with one digit more is taken when, without that digit, it is the localizer's and
+#: the classifier is as sure of it (mean log-probability at most this much lower: a stroke the localizer lost) ...
+ONE_MORE_AS_SURE = 0.01
+#: ... or when the classifier is surer of it by at least this much (the localizer's ink broke a digit apart).
+ONE_MORE_SURER = 0.1
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
 FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees", "line_agrees")
 #: What a row's chance of being part of the number is computed from (see :func:`row_features`).
@@ -285,6 +290,10 @@ class Reader:
             chosen = classic
         elif len(classic.digits) <= len(learned.digits) and _confidence(classic) > _confidence(learned):
             chosen = classic
+        elif _one_more(classic, learned):
+            # One digit more than the localizer's, which both row readers saw on the contrast ink: a faint or
+            # one-pixel stroke (a 1 drawn with a thin brush, shrunk) the localizer did not mark.
+            chosen = classic
         # Rows that are not the number are left out of the reading taken (and of the other, for comparing them).
         kept = self._number_rows(chosen)
         other = self._number_rows(classic if chosen is learned else learned)
@@ -360,6 +369,20 @@ def _edge_beside(reading: NumberReading, learned: NumberReading, height: int) ->
             if len(learned.digits) >= 2 and 2 * within < len(learned.digits):
                 return True
     return False
+
+
+def _one_more(classic: NumberReading, learned: NumberReading) -> bool:
+    """Whether the contrast ink's reading (``classic``) holds one digit more than the localizer's, in as many
+    rows, read alike by both its row readers, and is either the localizer's digits with one put in and as sure
+    (:data:`ONE_MORE_AS_SURE`), or far surer (:data:`ONE_MORE_SURER`). Frames' walls and rulings, which the
+    contrast ink keeps, are left out of it by the row readers' rules or split the two readers."""
+    a, b = classic.digits_text, learned.digits_text
+    if len(a) != len(b) + 1 or not classic.line_agrees or len(classic.rows) != len(learned.rows):
+        return False
+    gain = _confidence(classic) - _confidence(learned)
+    if any(a[:i] + a[i + 1 :] == b for i in range(len(a))):
+        return gain >= -ONE_MORE_AS_SURE
+    return gain >= ONE_MORE_SURER
 
 
 def _height(reading: NumberReading) -> float:

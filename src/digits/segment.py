@@ -286,14 +286,20 @@ def _drop_small_rows(rows: list[RowReading], sure: list[bool] | None = None) -> 
     ``sure`` says which rows hold a piece the "not a digit" model takes for a digit. When some do, the
     number's size is that of the tallest of them, and a row that holds none and is far taller is left out
     too: the blob of a shadow's corner or a stain, kept only for being wide enough to be two touching digits.
+    When a sure row holds several digits, a lone "digit" does not set the size and is left out when far
+    taller than they are: a shadow's rounded corner that the classifier is sure is a 6 is not the number, and
+    must not make the ten digits beside it look too small to be one.
     """
     if len(rows) < 2:
         return rows
     sure = sure if sure is not None and any(sure) else [True] * len(rows)
     heights = [float(np.median([d.box[3] - d.box[1] for d in r.digits])) for r in rows]
-    size = max(h for h, s in zip(heights, sure, strict=True) if s)
+    several = [h for h, s, r in zip(heights, sure, rows, strict=True) if s and len(r.digits) >= 2]
+    size = max(several) if several else max(h for h, s in zip(heights, sure, strict=True) if s)
     return [
-        r for r, h, s in zip(rows, heights, sure, strict=True) if h >= SMALL_ROW * size and (s or h <= size / SMALL_ROW)
+        r
+        for r, h, s in zip(rows, heights, sure, strict=True)
+        if h >= SMALL_ROW * size and (h <= size / SMALL_ROW or (s and (not several or len(r.digits) >= 2)))
     ]
 
 
