@@ -256,10 +256,14 @@ def test_a_big_blob_does_not_hide_the_row(mnist, predictor, monkeypatch):
             wrong += segment.read_ink(ink, 1.0, (520, 420), predictor, 3, is_digit).digits_text != text
         return wrong
 
-    # When the blob may set the size of the number (the "not a digit" model refuses it), the row is too small.
-    drop = segment._drop_small_rows
+    # When the blob sets the size of the number (neither the "not a digit" model's refusal nor the row of several
+    # digits beside it is heard), the row is too small.
+    def by_the_tallest(rows, sure=None):
+        heights = [float(np.median([d.box[3] - d.box[1] for d in r.digits])) for r in rows]
+        return [r for r, h in zip(rows, heights, strict=True) if h >= segment.SMALL_ROW * max(heights)]
+
     with monkeypatch.context() as m:
-        m.setattr(segment, "_drop_small_rows", lambda rows, sure=None: drop(rows))
+        m.setattr(segment, "_drop_small_rows", by_the_tallest)
         assert broken() >= 4
     # When it alone sets the height rows are measured by, the digits are too small to make a row.
     line_height = segment._line_height
