@@ -20,6 +20,21 @@ import sys
 import numpy as np
 
 
+def redraw(digits: np.ndarray, rng: np.random.Generator, thin_rate: float = 0.25) -> tuple[np.ndarray, list[str]]:
+    """MNIST digits redrawn as a scene draws them and laid out as the reader lays them out; and each one's pen."""
+    from digits.preprocess import fit_mnist
+    from digits.synthetic import pen_stroke
+
+    crops, pens = [], []
+    for digit in digits:
+        height, pen, turn = int(rng.integers(22, 80)), float(rng.uniform(0.25, 0.55)), float(rng.uniform(-6, 6))
+        thin = float(rng.uniform(0.015, 0.04)) if rng.random() < thin_rate else None
+        kind = "thin pen" if thin else "thick (ink curve < 0.35)" if pen < 0.35 else "medium" if pen < 0.45 else "fine"
+        pens.append(kind)
+        crops.append(fit_mnist(pen_stroke(digit, height, pen, turn, thin)))
+    return np.stack(crops), pens
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="folder holding the MNIST .gz files")
@@ -31,8 +46,6 @@ def main() -> int:
     from digits.data import load_mnist
     from digits.fsutil import write_json
     from digits.inference import Predictor
-    from digits.preprocess import fit_mnist
-    from digits.synthetic import pen_stroke
 
     mnist = load_mnist(args.data_dir)
     predictor = Predictor()
@@ -41,14 +54,8 @@ def main() -> int:
     x, y = mnist.x_test[index], mnist.y_test[index]
     raw = predictor.probabilities(x.astype(np.float32) / 255.0 if x.max() > 1 else x.astype(np.float32))
     raw_wrong = raw.argmax(1) != y
-    pens, crops = [], []
-    for digit in x:
-        height, pen, turn = int(rng.integers(22, 80)), float(rng.uniform(0.25, 0.55)), float(rng.uniform(-6, 6))
-        thin = float(rng.uniform(0.015, 0.04)) if rng.random() < 0.25 else None
-        kind = "thin pen" if thin else "thick (ink curve < 0.35)" if pen < 0.35 else "medium" if pen < 0.45 else "fine"
-        pens.append(kind)
-        crops.append(fit_mnist(pen_stroke(digit, height, pen, turn, thin)))
-    drawn_wrong = predictor.probabilities(np.stack(crops)).argmax(1) != y
+    crops, pens = redraw(x, rng)
+    drawn_wrong = predictor.probabilities(crops).argmax(1) != y
     pens_a = np.array(pens)
     by_pen = {
         kind: {

@@ -18,38 +18,29 @@ import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # rendered_digits.py: the same redrawing
+
 
 def _redraw(args: tuple[np.ndarray, int]) -> np.ndarray:
-    from digits.preprocess import fit_mnist
-    from digits.synthetic import pen_stroke
+    """Training digits redrawn, half of them with a thin pen: run in a worker."""
+    from rendered_digits import redraw
 
     digits, seed = args
-    rng = np.random.default_rng(seed)
-    out = []
-    for d in digits:
-        height, pen, turn = int(rng.integers(22, 80)), float(rng.uniform(0.25, 0.55)), float(rng.uniform(-6, 6))
-        thin = float(rng.uniform(0.015, 0.04)) if rng.random() < 0.5 else None
-        out.append(fit_mnist(pen_stroke(d, height, pen, turn, thin)))
-    return np.stack(out)
+    return redraw(digits, np.random.default_rng(seed), thin_rate=0.5)[0]
 
 
 def _test_redrawn(x: np.ndarray, seed: int, count: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The test digits and pens of rendered_digits.py (same draws, same order)."""
-    from digits.preprocess import fit_mnist
-    from digits.synthetic import pen_stroke
+    from rendered_digits import redraw
 
     rng = np.random.default_rng(seed)
     index = rng.choice(len(x), count, replace=False)
-    crops, pens = [], []
-    for digit in x[index]:
-        height, pen, turn = int(rng.integers(22, 80)), float(rng.uniform(0.25, 0.55)), float(rng.uniform(-6, 6))
-        thin = float(rng.uniform(0.015, 0.04)) if rng.random() < 0.25 else None
-        pens.append("thin pen" if thin else "other")
-        crops.append(fit_mnist(pen_stroke(digit, height, pen, turn, thin)))
-    return index, np.stack(crops), pens
+    crops, pens = redraw(x[index], rng)
+    return index, crops, ["thin pen" if p == "thin pen" else "other" for p in pens]
 
 
 def main() -> int:
