@@ -33,7 +33,7 @@ def main() -> int:
     parser.add_argument("--model", help="model file (default: the packaged model)")
     parser.add_argument("--singles", type=int, default=3000, help="rendered single digits (default 3000)")
     parser.add_argument("--thin", type=int, default=1000, help="single digits drawn with a thin pen (default 1000)")
-    parser.add_argument("--numbers", type=int, default=200, help="numbers per digit count and kind (default 200)")
+    parser.add_argument("--numbers", type=int, default=200, help="numbers per count and kind (default 200; 0: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated set (default 0)")
     parser.add_argument("--out", default="bench/out/images.json", help="JSON results file")
     args = parser.parse_args()
@@ -88,7 +88,7 @@ def main() -> int:
     results["singles_thin_pen"] = singles(args.thin, 1.0, args.seed + 2)
 
     results["numbers"] = {}
-    for touching in (False, True):
+    for touching in (False, True) if args.numbers > 0 else ():
         kind = "touching" if touching else "not touching"
         results["numbers"][kind] = {}
         for n_digits in range(2, 7):

@@ -237,6 +237,34 @@ def test_thin_pen_strokes_are_kept_and_thickened(mnist, predictor):
     assert right >= 0.9  # a pen this thin loses detail that MNIST's thick strokes keep
 
 
+def _holes(mask: np.ndarray) -> int:
+    """Loops of a binary shape: regions of background that do not reach its border."""
+    return ndimage.label(~np.pad(mask, 1))[1] - 1
+
+
+def test_the_thin_pen_traces_a_pen_path_and_numbers_keep_one_pen(mnist):
+    """Scenes' thin pen redraws a digit along the centre lines of its stroke at MNIST's mid-grey, so an 8 keeps
+    its two loops; a digit whose stroke is over a fifth of its height (a blob with its loops filled, whose centre
+    lines are no pen's path) is not traced, and a number written with a thin pen picks only digits it can trace."""
+    height, traced, fat = 60, 0, 0
+    for i in np.flatnonzero(mnist.y_test == 8)[:80]:
+        thick = synthetic.pen_stroke(mnist.x_test[i], height, 0.3)
+        thin = synthetic.pen_stroke(mnist.x_test[i], height, 0.3, thin=0.03)
+        if not synthetic.thin_pen_fits(mnist.x_test[i]):
+            assert np.array_equal(thin, thick)
+            fat += 1
+            continue
+        middle = synthetic.pen_stroke(mnist.x_test[i], height, synthetic.THIN_PEN_LEVEL)
+        assert preprocess.stroke_width(thin) < 0.7 * preprocess.stroke_width(thick)
+        assert _holes(thin > 0.5) == _holes(middle > 0.5)
+        traced += _holes(thin > 0.5) == 2
+    assert fat >= 1 and traced >= 40, (fat, traced)
+    rng = np.random.default_rng(5)
+    images, _ = synthetic.pick(mnist.x_test, mnist.y_test, rng, 200, thin=True)
+    assert all(synthetic.thin_pen_fits(d) for d in images)
+    assert not all(synthetic.thin_pen_fits(d) for d in synthetic.pick(mnist.x_test, mnist.y_test, rng, 200)[0])
+
+
 def test_ink_covering_most_of_the_image(mnist, predictor):
     """A marker-thick digit cropped tight: the paper is the minority, the frame still tells."""
     for i in range(5):

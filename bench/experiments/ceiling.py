@@ -45,12 +45,10 @@ def main() -> int:
     picked: list[int] = []
     pick = synthetic.pick
 
-    def recorded(images, labels, rng, count):  # the same draws as synthetic.pick, remembering which digits
-        before = rng.bit_generator.state
-        chosen = rng.integers(0, len(images), size=count)
-        rng.bit_generator.state = before
-        picked.extend(int(i) for i in chosen)
-        return pick(images, labels, rng, count)
+    def recorded(images, labels, rng, count, thin=False):  # synthetic.pick, remembering which digits it drew
+        chosen, chosen_labels = pick(images, labels, rng, count, thin)
+        picked.extend((d.ctypes.data - images.ctypes.data) // images.strides[0] for d in chosen)  # rows of images
+        return chosen, chosen_labels
 
     synthetic.pick = recorded
     print("| case | scenes the oracle reads | digits it misreads | the same digits as MNIST arrays |")

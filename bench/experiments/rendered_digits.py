@@ -5,9 +5,10 @@ MNIST gives them and redrawn the way ``digits.synthetic.render_scene`` draws the
 
 ``--count`` MNIST *test* digits (picked with ``--seed``) are classified as they are, then redrawn by
 ``digits.synthetic.pen_stroke`` as a scene draws them (22-80 px tall, the pen's ink curve 0.25-0.55, turned by up
-to 6 degrees, a thin pen of 1.5-4 % of the height for a quarter of them, as ``render_scene``'s ``thin_rate``), laid
-out by ``digits.preprocess.fit_mnist`` as the reader lays out a digit, and classified again: no paper, lighting or
-localizer, the digit's own exact ink. Prints the errors of each, by pen, and writes
+to 6 degrees, a thin pen of 1.5-4 % of the height for a quarter of them, as ``render_scene``'s ``thin_rate``; the
+few a thin pen cannot trace, ``digits.synthetic.thin_pen_fits``, keep their ink curve, where a scene would pick
+others), laid out by ``digits.preprocess.fit_mnist`` as the reader lays out a digit, and classified again: no
+paper, lighting or localizer, the digit's own exact ink. Prints the errors of each, by pen, and writes
 ``bench/out/rendered_digits.json``.
 """
 

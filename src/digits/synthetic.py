@@ -21,6 +21,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from digits.preprocess import stroke_width
+
 Box = tuple[int, int, int, int]
 
 
@@ -115,6 +117,10 @@ def pen_stroke(
     The digit is cropped to its ink, rotated, scaled up smoothly, and passed through a steep ink
     curve centred on ``pen``: a low centre makes a thick stroke, a high one a thin stroke. With
     ``thin`` the digit is redrawn along its centre lines with a pen that wide (fraction of the height).
+
+    The centre lines are those of the digit's stroke at MNIST's mid-grey (not of a thick pen's ink,
+    which closes small loops), and only a digit the thin pen can trace (:func:`thin_pen_fits`) is
+    redrawn; any other keeps ``pen``. Scenes and rows drawn with a thin pen pick only digits it can trace.
     """
     d = np.asarray(digit, dtype=np.float32)
     if d.max() > 1.0:
@@ -126,12 +132,36 @@ def pen_stroke(
     h, w = d.shape
     width = max(1, round(w * height / h))
     big = np.asarray(Image.fromarray(d, "F").resize((width, height), Image.Resampling.BICUBIC), dtype=np.float32)
+    ink = _ink_curve(big, pen)
+    if thin and thin_pen_fits(digit):
+        middle = _ink_curve(big, max(pen, THIN_PEN_LEVEL))
+        if (middle > 0.5).any():
+            ink = thin_pen(middle, thin * height)
+    return _crop(ink) if ink.any() else ink
+
+
+#: The thin pen follows the centre lines of the digit's stroke at this level of MNIST's grey (its mid-grey).
+THIN_PEN_LEVEL = 0.5
+#: ... and traces only digits whose stroke (at that level) is at most this fraction of their height.
+THIN_PEN_MAX_STROKE = 0.2
+
+
+def thin_pen_fits(digit: np.ndarray) -> bool:
+    """Whether a thin pen can redraw this MNIST digit: its stroke at MNIST's mid-grey, measured 56 px tall, is
+    at most :data:`THIN_PEN_MAX_STROKE` of its height.
+
+    The centre lines of MNIST's fattest digits (about one in twenty-five), blobs with their loops and gaps filled,
+    are no pen's path: traced, an 8 becomes a squiggle, a 3 a J, a 6 an S.
+    """
+    ink = pen_stroke(digit, 56, THIN_PEN_LEVEL)
+    return bool((ink > 0.5).any()) and stroke_width(ink) <= THIN_PEN_MAX_STROKE * 56
+
+
+def _ink_curve(big: np.ndarray, pen: float) -> np.ndarray:
+    """A steep ink curve centred on ``pen``: a solid stroke with a soft, anti-aliased edge (smoothstep)."""
     soft = 0.12
     ink = np.clip((big - (pen - soft)) / (2 * soft), 0.0, 1.0)
-    ink = ink * ink * (3 - 2 * ink)  # smoothstep: a solid stroke with a soft, anti-aliased edge
-    if thin and (ink > 0.5).any():
-        ink = thin_pen(ink, thin * height)
-    return _crop(ink) if ink.any() else ink
+    return ink * ink * (3 - 2 * ink)
 
 
 def thin_pen(ink: np.ndarray, width: float) -> np.ndarray:
@@ -342,10 +372,16 @@ def _legible_x(px: int, py: int, pink: np.ndarray, x: int, y: int, ink: np.ndarr
 
 
 def pick(
-    images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, count: int
+    images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, count: int, thin: bool = False
 ) -> tuple[list[np.ndarray], list[int]]:
-    """``count`` random digits (with their labels) drawn from ``images``."""
-    idx = rng.integers(0, len(images), size=count)
+    """``count`` random digits (with their labels) drawn from ``images``; with ``thin``, only digits a thin
+    pen can trace (:func:`thin_pen_fits`), so that a number written with one is all written with it."""
+    idx = [int(i) for i in rng.integers(0, len(images), size=count)]
+    if thin:
+        for k, i in enumerate(idx):
+            while not thin_pen_fits(images[i]):
+                i = int(rng.integers(0, len(images)))
+            idx[k] = i
     return [images[i] for i in idx], [int(labels[i]) for i in idx]
 
 
@@ -624,7 +660,7 @@ def render_scene(
     for _ in range(rows):
         n = n_digits if isinstance(n_digits, int) else int(rng.integers(n_digits[0], n_digits[1] + 1))
         n = max(0, n)  # 0: a page with no handwriting at all
-        ds, ls = pick(images, labels, rng, n)
+        ds, ls = pick(images, labels, rng, n, thin=bool(style.thin))
         tokens = _group_text(rng, n, separators)
         row: list[tuple[np.ndarray, int, int, int | str]] = []  # (ink, x, y-offset, digit or separator)
         x = 0.0
@@ -933,6 +969,8 @@ def render_row(
     for token in tokens:
         if token is None:
             k = int(rng.integers(len(images)))
+            while thin and not thin_pen_fits(images[k]):  # one pen for the whole row
+                k = int(rng.integers(len(images)))
             h = max(10, round(height * rng.uniform(0.88, 1.12)))
             ink = pen_stroke(images[k], h, pen, float(rng.normal(0, 6)), thin)
             if rng.random() < 0.12:
