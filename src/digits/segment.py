@@ -834,6 +834,7 @@ def _merge(blobs: list[Blob]) -> list[_Group]:
             groups[i] = groups[i].join(groups[j])
             del groups[j]
             changed = True
+    groups = _join_broken_strokes(groups, line)
     # A short piece (the bar of a 5 or 7 drawn apart, a broken-off hook) joins the digit it overlaps most.
     tall = [g for g in groups if g.height >= MIN_HEIGHT * line]
     for g in [g for g in groups if g.height < MIN_HEIGHT * line]:
@@ -845,6 +846,28 @@ def _merge(blobs: list[Blob]) -> list[_Group]:
             tall[k] = joined
             groups.remove(g)
     return groups
+
+
+def _join_broken_strokes(groups: list[_Group], line: float) -> list[_Group]:
+    """Join two short pieces that lie one above the other diagonally, a small gap apart, and together make a
+    digit's height: a slanted 1 (or a 7's stem) whose faint middle the ink lost, each half too short to be read.
+
+    Pieces that share rows (side by side) or are dots and dashes (under a quarter of the line) are left alone.
+    """
+    out = list(groups)
+    k = 0
+    while k < len(out) - 1:
+        a, b = out[k], out[k + 1]
+        short = all(0.25 * line <= g.height < TALL * line for g in (a, b))
+        gap = b.x0 - a.x1
+        shared = min(a.y1, b.y1) - max(a.y0, b.y0)
+        joined = a.join(b)
+        near = -0.1 * line <= gap <= 0.25 * line and shared <= 0
+        if short and near and joined.height >= TALL * line and joined.width <= line:
+            out[k : k + 2] = [joined]
+            continue
+        k += 1
+    return out
 
 
 @dataclass
