@@ -316,6 +316,27 @@ def test_a_one_pixel_stroke_the_localizer_misses_is_read(reader):
         assert reader.read(changed).digits_text == "12346"
 
 
+def test_a_digit_both_row_readers_saw_is_not_left_out_for_a_surer_reading(mnist, reader):
+    """The same drawing at half size: the localizer marks its thin 1 and both row readers read ``12346``; the
+    contrast ink loses the 1 and the classifier is a little surer of the four digits left. A reading with
+    fewer digits that is the localizer's with some left out no longer wins for being surer (it read
+    ``2346``). A digit set apart by a gap still may be left out: a stain's ring beside a composed two-row
+    number, whose edge both of the localizer's row readers take for a 1 (``4895 1``)."""
+    from PIL import Image
+
+    path = REALWORLD / "numbers" / "12346_sadeghi_1.png"
+    if not path.is_file():
+        pytest.fail(f"realworld-dev not found in {REALWORLD}")
+    image = load_image(str(path)).convert("RGB")
+    half = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
+    reading = reader.read(half)
+    assert reading.digits_text == "12346"
+    assert reading.agrees is False  # the contrast ink's reading (2346) was there and was not taken
+    stained = render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(7_900_031), n_digits=4)
+    assert "texture" in stained.effects and stained.text == "8231\n4895"
+    assert reader.read(load_image(stained.encode()[0])).text == stained.text
+
+
 def test_a_shadow_edge_across_the_photo_is_not_the_number(mnist, reader):
     """A page whose shadow's edge runs from the photo's top to its bottom: on the contrast ink the edge is a
     perfect, giant 1, which the "not a digit" model cannot refuse (a bar is a 1). It must not be taken for the

@@ -250,6 +250,12 @@ def test_the_side_of_a_frame_is_not_a_digit():
     boxes = [DIGIT_BOXES[0], (110, 35, 113, 85), *DIGIT_BOXES[1:]]
     assert frame_sides(boxes, Strokes.of(page_with(*frame, wall))) == [False, True, False, False]
     assert frame_sides([side], Strokes.of(page_with(*frame))) == [False]
+    # Two boxes drawn a little apart, so two walls side by side, and on one of them a hairline the localizer
+    # kept: a side, though the walls together are far wider than it (a stroke that runs on above and below
+    # narrower than the reach looked at is upright, not a frame's top and bottom across a digit).
+    walls = [(106, 10, 109, 110), (112, 10, 115, 110)]
+    boxes = [DIGIT_BOXES[0], (107, 35, 108, 85), *DIGIT_BOXES[1:]]
+    assert frame_sides(boxes, Strokes.of(page_with(*frame, *walls))) == [False, True, False, False]
     # A row of 1s in a frame: the 1s stay, the frame's sides go.
     ones = [(70, 30, 74, 90), (130, 30, 134, 90), (190, 30, 194, 90)]
     page = page_with(*frame, *ones)

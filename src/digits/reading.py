@@ -74,6 +74,9 @@ EDGE_BAR = 0.4
 ONE_MORE_AS_SURE = 0.01
 #: ... or when the classifier is surer of it by at least this much (the localizer's ink broke a digit apart).
 ONE_MORE_SURER = 0.1
+#: The contrast ink's reading with digits of the localizer's left out, digits both of its row readers read,
+#: is not taken for being surer (:func:`_drops_agreed`) when its digits are at most this many times as tall.
+DROPS_SAME_SIZE = 1.5
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
 FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees", "line_agrees")
 #: What a row's chance of being part of the number is computed from (see :func:`row_features`).
@@ -288,7 +291,13 @@ class Reader:
             # The other way round: the localizer broke a thin or huge stroke apart and the two row readers
             # disagree on it, while on the contrast ink they agree.
             chosen = classic
-        elif len(classic.digits) <= len(learned.digits) and _confidence(classic) > _confidence(learned):
+        elif (
+            len(classic.digits) <= len(learned.digits)
+            and _confidence(classic) > _confidence(learned)
+            and not _drops_agreed(classic, learned)
+        ):
+            # As many digits or fewer, and the classifier surer of them; but not the localizer's digits with
+            # some left out that both its row readers read (a thin 1 the contrast ink lost, at half size).
             chosen = classic
         elif _one_more(classic, learned):
             # One digit more than the localizer's, which both row readers saw on the contrast ink: a faint or
@@ -383,6 +392,33 @@ def _one_more(classic: NumberReading, learned: NumberReading) -> bool:
     if any(a[:i] + a[i + 1 :] == b for i in range(len(a))):
         return gain >= -ONE_MORE_AS_SURE
     return gain >= ONE_MORE_SURER
+
+
+def _drops_agreed(classic: NumberReading, learned: NumberReading) -> bool:
+    """Whether the contrast ink's reading is the localizer's with digits left out that both of the localizer's
+    row readers read and that stand among their row's other digits: not alone in a row, nor set apart from
+    the rest by a gap (a stain's or a shadow's edge beside the number, which the contrast ink rightly drops);
+    and its digits are no taller than the localizer's (:data:`DROPS_SAME_SIZE`; taller, the localizer broke
+    a big digit into pieces that read as digits, and the contrast ink has it whole)."""
+    wanted = classic.digits_text
+    if len(wanted) >= len(learned.digits) or not learned.line_agrees:
+        return False
+    if _height(classic) > DROPS_SAME_SIZE * _height(learned):
+        return False
+    dropped: list[tuple[RowReading, int]] = []
+    k = 0
+    for row in learned.rows:
+        for i, d in enumerate(row.digits):
+            if k < len(wanted) and str(d.digit) == wanted[k]:
+                k += 1
+            else:
+                dropped.append((row, i))
+    if k < len(wanted):
+        return False  # not the localizer's digits with some left out
+    return all(
+        len(row.digits) > 1 and not any(s.char == " " and s.after in (i, i + 1) for s in row.separators)
+        for row, i in dropped
+    )
 
 
 def _height(reading: NumberReading) -> float:

@@ -520,9 +520,11 @@ def frame_sides(
     row too wide to be a line, and of its other rows, ``elsewhere``). That stroke must be no more than a thin
     loop or line (a squared page is one stroke, but a dense one), and the piece no wider than the stroke is
     above and below it (a 1 written over a grid's line is wider) nor much narrower (a digit that touches a
-    frame's top and bottom). A 1 on ruled paper has paper above and below it, so it stays; so does a piece
-    that overlaps its neighbours (part of a digit), or that the localizer is sure of (its mean probability
-    in ``ink``, the localizer's map, at least :data:`FRAME_SURE`: a 1 drawn across a box's line)."""
+    frame's top and bottom) unless the stroke there is upright, narrower than the columns looked at (two
+    boxes' walls side by side, and a hairline of one of them kept by the localizer). A 1 on ruled paper has
+    paper above and below it, so it stays; so does a piece that overlaps its neighbours (part of a digit), or
+    that the localizer is sure of (its mean probability in ``ink``, the localizer's map, at least
+    :data:`FRAME_SURE`: a 1 drawn across a box's line)."""
     out = [False] * len(boxes)
     if not boxes:
         return out
@@ -574,7 +576,8 @@ def frame_sides(
             continue
         # The stroke's thickness where it runs on above and below the piece: about the piece's own width for
         # a frame's side; much wider for a digit that touches a frame's top and bottom (the run is then the
-        # frame's horizontal lines), much narrower under a 1 written over a grid's thin line.
+        # frame's horizontal lines, which fill the columns looked at), much narrower under a 1 written over a
+        # grid's thin line.
         run = band[top : bottom + 1].sum(axis=1)
         inside = slice(max(0, y0 - sy.start - top), max(0, y1 - sy.start - top))
         beyond = np.concatenate([run[: inside.start], run[inside.stop :]])
@@ -583,7 +586,7 @@ def frame_sides(
         perimeter = 2 * ((sy.stop - sy.start) + (sx.stop - sx.start))
         out[i] = bool(
             0 < piece <= 2 * width + 2
-            and width <= 2 * piece + 2
+            and (width <= 2 * piece + 2 or width < 2 * reach)
             and strokes.areas[k] <= (2 if cornered else 1) * FRAME_THIN * perimeter * max(width, 1.0)
         )
     return out
