@@ -332,6 +332,10 @@ def test_a_digit_both_row_readers_saw_is_not_left_out_for_a_surer_reading(mnist,
     reading = reader.read(half)
     assert reading.digits_text == "12346"
     assert reading.agrees is False  # the contrast ink's reading (2346) was there and was not taken
+    # Nor is a big digit the localizer broke into pieces kept in pieces: a tall 1 on a base line (1_dfak0_1),
+    # of which the localizer marks only the top and flag (11), is the contrast ink's whole 1.
+    tall_one = REALWORLD / "single" / "1_dfak0_1.png"
+    assert reader.read(load_image(str(tall_one))).digits_text == "1"
     stained = render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(7_900_031), n_digits=4)
     assert "texture" in stained.effects and stained.text == "8231\n4895"
     assert reader.read(load_image(stained.encode()[0])).text == stained.text
