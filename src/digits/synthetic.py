@@ -376,13 +376,19 @@ def pick(
 ) -> tuple[list[np.ndarray], list[int]]:
     """``count`` random digits (with their labels) drawn from ``images``; with ``thin``, only digits a thin
     pen can trace (:func:`thin_pen_fits`), so that a number written with one is all written with it."""
+    idx = pick_indices(images, rng, count, thin)
+    return [images[i] for i in idx], [int(labels[i]) for i in idx]
+
+
+def pick_indices(images: np.ndarray, rng: np.random.Generator, count: int, thin: bool = False) -> list[int]:
+    """Which of ``images`` :func:`pick` draws (the same draws from ``rng``)."""
     idx = [int(i) for i in rng.integers(0, len(images), size=count)]
     if thin:
         for k, i in enumerate(idx):
             while not thin_pen_fits(images[i]):
                 i = int(rng.integers(0, len(images)))
             idx[k] = i
-    return [images[i] for i in idx], [int(labels[i]) for i in idx]
+    return idx
 
 
 def digit_set(images: np.ndarray, labels: np.ndarray, count: int, seed: int = 0, **kwargs) -> list[Synthetic]:
