@@ -3,7 +3,9 @@
     python bench/reading.py --data-dir ../shared/data/mnist [--scenes 100] [--realworld ../shared/data/realworld-dev]
 
 Real numbers: every image in ``realworld-dev/numbers`` read by the same code as ``digits read``;
-"exact" means the digits alone (separators and spaces left out), in order, equal the label.
+"exact" means the digits alone (separators and spaces left out), in order, equal the label. Real single
+digits: every image in ``realworld-dev/single`` read the same way, as a user who does not know that
+``digits predict`` is for one digit would read it ("exact": the one digit and nothing else).
 
 Composed scenes (``digits.synthetic.render_scene``) from MNIST *test* digits with seeds never used
 in training, one case per effect: 4-digit numbers on ruled paper, squared paper, inside a frame,
@@ -93,7 +95,20 @@ def main() -> int:
     real = Path(args.realworld)
     if (real / "labels.csv").is_file():
         with open(real / "labels.csv", newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r["file"].startswith("numbers/")]
+            labelled = list(csv.DictReader(f))
+        singles = [r for r in labelled if r["file"].startswith("single/")]
+        right, missed = 0, []
+        for r in singles:
+            reading = read(load_image(str(real / r["file"])))
+            got = reading.digits_text if reading else None
+            right += got == r["label"]
+            if got != r["label"]:
+                missed.append({"file": r["file"], "label": r["label"], "read": got})
+        results["realworld_single_read"] = {"images": len(singles), "exact": right, "wrong": missed}
+        print(f"real single digits ({real}/single) read as numbers: {right} of {len(singles)} exactly")
+        for w in missed:
+            print(f"  {w['file']}: {w['label']} read as {w['read']}")
+        rows = [r for r in labelled if r["file"].startswith("numbers/")]
         exact, wrong, start = 0, [], time.perf_counter()
         for r in rows:
             image = load_image(str(real / r["file"]))

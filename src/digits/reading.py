@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from digits.errors import DigitsError
 from digits.inference import ImageSource, Predictor, named
@@ -71,12 +72,20 @@ SECOND_OPINION_TALLER = 2.0
 EDGE_BAR = 0.4
 #: The contrast ink's reading with one digit more is taken when, without that digit, it is the localizer's and
 #: the classifier is as sure of it (mean log-probability at most this much lower: a stroke the localizer lost) ...
+#: (so is its one digit of which the localizer's digits are pieces, :func:`_broken_digit`, when as sure)
 ONE_MORE_AS_SURE = 0.01
 #: ... or when the classifier is surer of it by at least this much (the localizer's ink broke a digit apart).
 ONE_MORE_SURER = 0.1
 #: The contrast ink's reading with digits of the localizer's left out, digits both of its row readers read,
 #: is not taken for being surer (:func:`_drops_agreed`) when its digits are at most this many times as tall.
 DROPS_SAME_SIZE = 1.5
+#: The contrast ink's one digit is the stroke of a marker or a paint program that the localizer saw only faintly
+#: and broke into "digits" (:func:`_broken_digit`) when at least this share of its ink has a localizer probability
+#: of at least :data:`BROKEN_FAINT`. A frame drawn around a digit, which the localizer erases, has far less.
+BROKEN_SEEN = 0.35
+BROKEN_FAINT = 0.05
+#: ... and each of the localizer's digits, its pieces, is shorter than this fraction of it.
+BROKEN_SHORTER = 0.8
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
 FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees", "line_agrees")
 #: What a row's chance of being part of the number is computed from (see :func:`row_features`).
@@ -299,6 +308,13 @@ class Reader:
             # As many digits or fewer, and the classifier surer of them; but not the localizer's digits with
             # some left out that both its row readers read (a thin 1 the contrast ink lost, at half size).
             chosen = classic
+        elif (
+            _broken_digit(classic, learned, probability, contrast, scale)
+            and _confidence(classic) >= _confidence(learned) - ONE_MORE_AS_SURE
+        ):
+            # One digit whose box holds every "digit" the localizer's ink gave, as sure: a thin or huge stroke the
+            # localizer saw faintly and broke apart (an 8 drawn with a paint program read as 7, 1 and 7).
+            chosen = classic
         elif _one_more(classic, learned):
             # One digit more than the localizer's, which both row readers saw on the contrast ink: a faint or
             # one-pixel stroke (a 1 drawn with a thin brush, shrunk) the localizer did not mark.
@@ -419,6 +435,47 @@ def _drops_agreed(classic: NumberReading, learned: NumberReading) -> bool:
         len(row.digits) > 1 and not any(s.char == " " and s.after in (i, i + 1) for s in row.separators)
         for row, i in dropped
     )
+
+
+def _broken_digit(
+    classic: NumberReading, learned: NumberReading, probability: np.ndarray, contrast: np.ndarray, scale: float
+) -> bool:
+    """Whether the contrast ink's reading (``classic``) is one digit of which the localizer's digits are pieces:
+    each much shorter (:data:`BROKEN_SHORTER`), inside its box and lying on its main stroke (the one connected piece of
+    ``contrast`` ink with most pixels in the box: a digit inside a frame drawn around it is a piece apart), and
+    whether the localizer saw the rest of that stroke, if faintly (``probability``, its map at working
+    resolution, at least :data:`BROKEN_FAINT` on :data:`BROKEN_SEEN` of it). Classifiers are sure of such
+    pieces (the halves of an 8 are perfect 7s and 1s), so being as sure must be enough here."""
+    if len(classic.digits) != 1 or not learned.digits or contrast.shape != probability.shape:
+        return False
+    x0, y0, x1, y1 = classic.digits[0].box
+    slack = 0.02 * (y1 - y0)
+    boxes = [d.box for d in learned.digits]
+    if not all(b[0] >= x0 - slack and b[1] >= y0 - slack and b[2] <= x1 + slack and b[3] <= y1 + slack for b in boxes):
+        return False
+    if any(b[3] - b[1] > BROKEN_SHORTER * (y1 - y0) for b in boxes):
+        return False  # the same digit read differently, or digits side by side that the contrast ink joined
+
+    def working(b: tuple[int, int, int, int]) -> tuple[slice, slice]:
+        return slice(int(b[1] * scale), int(np.ceil(b[3] * scale))), slice(
+            int(b[0] * scale), int(np.ceil(b[2] * scale))
+        )
+
+    area = working((x0, y0, x1, y1))
+    labels, _ = ndimage.label(contrast[area] > 0.5, structure=np.ones((3, 3), dtype=bool))
+    counts = np.bincount(labels.ravel())
+    counts[0] = 0
+    if not counts.any():
+        return False
+    stroke = np.zeros(contrast.shape, dtype=bool)
+    stroke[area] = labels == int(counts.argmax())
+    rest = stroke.copy()
+    for b in boxes:
+        strong = probability[working(b)] >= INK_THRESHOLD
+        if not strong.any() or float(stroke[working(b)][strong].mean()) < 0.5:
+            return False  # a piece apart from the main stroke: a digit, with a frame around it
+        rest[working(b)] = False
+    return bool(rest.any()) and float((probability[rest] >= BROKEN_FAINT).mean()) >= BROKEN_SEEN
 
 
 def _height(reading: NumberReading) -> float:
