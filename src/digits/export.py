@@ -249,6 +249,9 @@ def _quantize_onnx(src: Path, dest: Path, input_name: str, calibration: np.ndarr
 
     Activations are unsigned (U8S8): ONNX Runtime's x86 kernels are built for that pair;
     signed activations (S8S8) ran at about half the speed here for the same accuracy.
+    Weights use 7 of their 8 bits (``reduce_range``): on x86 CPUs without VNNI (AVX2 only) the U8S8
+    kernels add pairs of products in 16 bits, which saturate with full-range weights; on such a CPU the
+    packaged model lost 0.16 points with full range and 0.01 with ``reduce_range``.
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -270,6 +273,7 @@ def _quantize_onnx(src: Path, dest: Path, input_name: str, calibration: np.ndarr
             Reader(),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
+            reduce_range=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
         )
