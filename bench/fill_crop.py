@@ -15,7 +15,10 @@
 Both go through the real ``digits predict --json`` (the packaged model) and, since a tight crop is also what
 ``digits read`` is given, through ``digits read --json`` too. 4. ``--shaded`` blank pages in two tones (a
 shadow's edge from soft to sharp, or a strong gradient; seed 11) through ``digits read``: how many are read
-as a number. Prints the counts per look and writes
+as a number. 5. ``--numbers`` numbers of two or three MNIST test digits composed on paper and cut out to their
+digits (``tests/test_fill_crop.py``'s ``number_crop``, seed 18) through ``digits read``: right, wrong or refused,
+and how many are read as one digit (the reader reads a digit that fills its image whole, as ``predict`` does,
+and must not read a number that fills it so). Prints the counts per look and writes
 ``bench/out/fill_crop.json``. Run it with ``PYTHONPATH`` at another checkout's ``src`` to compare two versions.
 """
 
@@ -114,6 +117,23 @@ def read_outcomes(cases: list[tuple[Path, int]]) -> Counter:
     return counts
 
 
+def read_numbers(cases: list[tuple[Path, str]]) -> Counter:
+    """Numbers cut out tightly through the real ``digits read --json``: right, wrong or refused, and read as one
+    digit."""
+    out = subprocess.run(
+        [sys.executable, "-m", "digits", "read", "--json", *[str(p) for p, _ in cases]], capture_output=True, text=True
+    )
+    counts: Counter = Counter()
+    for entry, (_, text) in zip(json.loads(out.stdout), cases, strict=True):
+        if "error" in entry:
+            counts["refused"] += 1
+            continue
+        read = "".join(str(d["digit"]) for d in entry["digits"])
+        counts["right" if read == text else "wrong"] += 1
+        counts["read as one digit"] += len(read) == 1
+    return counts
+
+
 def shaded_pages(folder: Path, count: int, seed: int) -> list[Path]:
     """Blank pages in two tones, a shadow's edge from soft to sharp or a strong gradient, saved as PNG."""
     from test_fill_crop import two_tone_page
@@ -135,10 +155,11 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=600)
     parser.add_argument("--blank-seeds", default="3-20", help="seeds of the blank photos, FIRST-LAST")
     parser.add_argument("--shaded", type=int, default=200, help="blank pages in two tones for `digits read`")
+    parser.add_argument("--numbers", type=int, default=600, help="numbers cut out tightly for `digits read`")
     parser.add_argument("--out", default="bench/out/fill_crop.json")
     args = parser.parse_args()
 
-    from test_fill_crop import predict_json, write_filling_images
+    from test_fill_crop import predict_json, write_filling_images, write_number_crops
 
     from digits.data import load_mnist
 
@@ -167,6 +188,14 @@ def main() -> int:
             read = read_outcomes(cases)
             report[name]["digits_read"] = dict(read)
             print("  through `digits read`: " + ", ".join(f"{k} {v}" for k, v in sorted(read.items())))
+        if args.numbers:
+            numbers = write_number_crops(mnist.x_test, mnist.y_test, args.numbers, 18, Path(tmp) / "numbers")
+            read = read_numbers(numbers)
+            report["numbers_tight"] = {"images": len(numbers), **read, "seed": 18}
+            print(
+                f"numbers cut out tightly, through `digits read`: {len(numbers)} images: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(read.items()))
+            )
         shaded = shaded_pages(Path(tmp), args.shaded, 11)
         read = read_outcomes([(p, -1) for p in shaded])
         report["shaded_pages_read"] = {"pages": len(shaded), "read_as_a_number": read["wrong"], "seed": 11}

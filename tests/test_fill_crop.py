@@ -73,6 +73,42 @@ def write_filling_images(x: np.ndarray, y: np.ndarray, count: int, seed: int, fo
     return written
 
 
+def number_crop(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[Image.Image, str]:
+    """A number of two or three test digits (a touching pair in half of them, faint pencil in a third), composed
+    on paper by ``digits.synthetic.render_scene`` and cut out to the digits' boxes with 0-2 px to spare, scaled up
+    to 300 px tall when smaller: a number that fills its image, which must not be read as one digit."""
+    from digits.synthetic import render_scene
+
+    n = int(rng.integers(2, 4))
+    effects = ("pencil",) if rng.random() < 1 / 3 else ()
+    scene = render_scene(x, y, rng, effects=effects, rows=1, n_digits=n, touching=bool(rng.random() < 0.5))
+    boxes = np.array(scene.boxes)
+    margin = int(rng.integers(0, 3))
+    box = (
+        max(int(boxes[:, 0].min()) - margin, 0),
+        max(int(boxes[:, 1].min()) - margin, 0),
+        min(int(boxes[:, 2].max()) + margin, scene.image.width),
+        min(int(boxes[:, 3].max()) + margin, scene.image.height),
+    )
+    crop = scene.image.crop(box)
+    if crop.height < 300:
+        crop = crop.resize((max(8, round(crop.width * 300 / crop.height)), 300), Image.Resampling.BICUBIC)
+    return crop, scene.digits_text
+
+
+def write_number_crops(x: np.ndarray, y: np.ndarray, count: int, seed: int, folder: Path) -> list[tuple[Path, str]]:
+    """``count`` numbers cut out tightly (:func:`number_crop`) with ``seed``, written into ``folder`` as PNG."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k in range(count):
+        crop, text = number_crop(x, y, rng)
+        path = folder / f"{k:04d}-number-{text}.png"
+        crop.save(path)
+        written.append((path, text))
+    return written
+
+
 def predict_json(paths: list[Path]) -> list[dict]:
     """The real CLI, one JSON entry per file (``digit`` null for "not a digit", ``error`` for a refusal)."""
     proc = subprocess.run(
@@ -104,7 +140,21 @@ def test_digits_that_fill_their_image_are_read_as_a_number(mnist, tmp_path):
     reader = Reader()
     images = write_filling_images(mnist.x_test, mnist.y_test, 120, seed=2016, folder=tmp_path)
     right = [reader.read(str(p)).digits_text == str(label) for p, label in images]
-    assert sum(right) >= 114, [p.name for (p, _), ok in zip(images, right, strict=True) if not ok]  # 118 of 120
+    # 120 of 120; 118 before the image's ink was read whole when it fills the image (Reader._filling_digit).
+    assert sum(right) >= 119, [p.name for (p, _), ok in zip(images, right, strict=True) if not ok]
+
+
+def test_a_number_cut_out_tightly_is_not_read_as_one_digit(mnist):
+    """A digit that fills its image is read whole, as `digits predict` reads it; two digits that fill it are a
+    number, and read whole they can be a sure digit (a 4 beside a 1 is a 4 at 0.995 or more). The reader keeps
+    its reading of the row when it holds two digits nearly as tall as the image (``ROW_FILLS``): these three of
+    1,500 such crops (``number_crop``, seeds 9,200,000 on) are read as one digit without it."""
+    from digits.reading import Reader
+
+    reader = Reader()
+    for seed, text in ((9_200_674, "14"), (9_200_723, "71"), (9_201_186, "41")):
+        crop, truth = number_crop(mnist.x_test, mnist.y_test, np.random.default_rng(seed))
+        assert (truth, reader.read(crop).digits_text) == (text, text)
 
 
 def two_tone_page(rng: np.random.Generator, shadow: bool, varied: bool = False) -> np.ndarray:

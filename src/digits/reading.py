@@ -19,6 +19,10 @@ This is the layer on top of the digit classifier (:class:`digits.inference.Predi
    many digits it holds, its height against the number's tallest row, whether its two readings agree, how
    sure the classifier is of it and what the "not a digit" model makes of it.
 
+An image that is one digit filling it (a box cut tightly out of a form, a digit drawn to the edges) is read whole,
+as ``digits predict`` reads it, unless the steps above read a row of digits as tall as the image
+(:meth:`Reader._filling_digit`).
+
 ``Reader`` holds both models, loaded once; ``read_number(image, predictor)`` uses the packaged
 localizer.
 """
@@ -40,6 +44,7 @@ from digits.line import LineRecognizer
 from digits.localize import Localizer
 from digits.nondigit import is_digit, p_not_digit
 from digits.preprocess import (
+    FILL_MIN_CONTRAST,
     InkMap,
     as_gray_array,
     edge_width,
@@ -87,6 +92,17 @@ BROKEN_SEEN = 0.35
 BROKEN_FAINT = 0.05
 #: ... and each of the localizer's digits, its pieces, is shorter than this fraction of it.
 BROKEN_SHORTER = 0.8
+#: An image is one digit filling it, read whole as ``digits predict`` reads it, when its ink (all of it, as one
+#: digit) spans at least this share of its height (a box cut tightly out of a form, a digit drawn to the edges) ...
+ONE_DIGIT_FILLS = 0.85
+#: ... is at most this many times as wide as it is tall (two digits cut tightly are wider) ...
+ONE_DIGIT_WIDE = 1.5
+#: ... is a digit to the "not a digit" model and is read with at least this probability (in 300 numbers of two
+#: to four digits cut out tightly, two digits read whole as one reached 0.993: a 1 beside a 3).
+ONE_DIGIT_SURE = 0.995
+#: ... unless the page's reading holds two digits or more each at least this share of the image's height: a number
+#: cut out tightly (the pieces a thin pen's or a marker's digit is broken into are shorter, or one of them is).
+ROW_FILLS = 0.7
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
 FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees", "line_agrees")
 #: What a row's chance of being part of the number is computed from (see :func:`row_features`).
@@ -256,15 +272,33 @@ class Reader:
     def _read(self, image: ImageSource, top_k: int) -> NumberReading:
         if not isinstance(image, Image.Image | np.ndarray):
             image = load_image(image)
+        try:
+            contrast_map: InkMap | None = ink_map(image)
+        except DigitsError:
+            contrast_map = None
+        # A digit that fills its whole image is read whole, as `digits predict` reads it: the localizer, which
+        # learned digits on pages with paper around them, breaks a marker's or a thin pen's big strokes into
+        # "digits" or does not see them at all. Unless the page's reading is a row of digits that fill the
+        # image too: a number cut out tightly, whose digits read as one can be a sure digit (41 as 4).
+        whole = self._filling_digit(image, contrast_map, top_k)
+        try:
+            reading = self._read_page(image, contrast_map, top_k)
+        except DigitsError:
+            if whole is None:
+                raise
+            return whole
+        if whole is None or whole.digits_text == reading.digits_text or _fills_with_digits(reading):
+            return reading
+        return whole
+
+    def _read_page(self, image: Image.Image | np.ndarray, contrast_map: InkMap | None, top_k: int) -> NumberReading:
+        """The number on a page: the localizer's ink read row by row, with the contrast ink's second opinion."""
         probability, scale, size = self.ink(image)
         strong = int((probability >= INK_THRESHOLD).sum())
         if strong < max(12, MIN_INK_FRACTION * probability.size):
             return self._read_filling(image, size, top_k)
         ink = np.where(probability >= INK_THRESHOLD * 0.5, probability, 0.0).astype(np.float32)
-        try:
-            contrast = ink_map(image).ink
-        except DigitsError:
-            contrast = None
+        contrast = contrast_map.ink if contrast_map is not None else None
         context = contrast if contrast is not None and contrast.shape == ink.shape else None
         try:
             learned = read_ink(ink, scale, size, self.predictor, top_k, is_digit, self.line, context)
@@ -355,10 +389,45 @@ class Reader:
                     return one
         raise DigitsError("no ink found: nothing in the image looks like handwritten digits")
 
-    def _one_digit(self, imap: InkMap, size: tuple[int, int], top_k: int) -> NumberReading | None:
-        """The image's ink read as one digit, the way :meth:`Predictor.predict_image` reads it; None when the
-        "not a digit" model refuses it (at the threshold ``digits predict`` uses)."""
+    def _filling_digit(self, image: Image.Image | np.ndarray, imap: InkMap | None, top_k: int) -> NumberReading | None:
+        """The image read as one digit when it is one: its ink (``imap``, the contrast ink, or else the image's two
+        tones) spans most of its height (:data:`ONE_DIGIT_FILLS`), is bold with a pen's edges (the two-tone
+        reading's ``FILL_MIN_CONTRAST`` and :data:`FILLING_EDGE`), is no wider than a digit
+        (:data:`ONE_DIGIT_WIDE`), and is read whole surely (:data:`ONE_DIGIT_SURE`) as a digit the "not a digit"
+        model accepts. None otherwise, and for every page with paper around its writing."""
+        if imap is None:
+            try:
+                imap = filling_ink_map(image)
+            except DigitsError:
+                return None
+        rows = np.flatnonzero(imap.ink.any(axis=1))
+        if rows.size == 0 or rows[-1] - rows[0] + 1 < ONE_DIGIT_FILLS * imap.ink.shape[0]:
+            return None
+        # Bold ink with a pen's edges, as the two-tone reading asks of a filling digit: a shadow's soft edge across
+        # a blank page is a band of faint "ink" from top to bottom, a sure 1.
+        if imap.contrast < FILL_MIN_CONTRAST or edge_width(imap.ink) > FILLING_EDGE:
+            return None
         labels, _ = ink_blobs(imap.ink)
+        ys, xs = np.nonzero(labels)
+        if ys.size == 0:
+            return None
+        tall, wide = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+        if tall < ONE_DIGIT_FILLS * imap.ink.shape[0] or wide > ONE_DIGIT_WIDE * tall:
+            return None
+        height, width = image.shape[:2] if isinstance(image, np.ndarray) else (image.height, image.width)
+        one = self._one_digit(imap, (width, height), top_k, labels)
+        if one is None or one.digits[0].probability < ONE_DIGIT_SURE:
+            return None
+        return one
+
+    def _one_digit(
+        self, imap: InkMap, size: tuple[int, int], top_k: int, labels: np.ndarray | None = None
+    ) -> NumberReading | None:
+        """The image's ink read as one digit, the way :meth:`Predictor.predict_image` reads it; None when the
+        "not a digit" model refuses it (at the threshold ``digits predict`` uses). ``labels``: the ink's pieces,
+        when :func:`digits.preprocess.ink_blobs` has already found them."""
+        if labels is None:
+            labels, _ = ink_blobs(imap.ink)
         ink = np.where(labels > 0, imap.ink, 0.0).astype(np.float32)
         ys, xs = np.nonzero(ink)
         if ys.size == 0:
@@ -376,6 +445,12 @@ class Reader:
         )
         digit = DigitReading(p.digit, p.probability, box, p.unsure, p.top_k, x[0])
         return NumberReading.of_rows([RowReading([digit])], size)
+
+
+def _fills_with_digits(reading: NumberReading) -> bool:
+    """Whether a reading holds at least two digits, each at least :data:`ROW_FILLS` of the image's height: a
+    number cut out tightly, not one digit broken into pieces."""
+    return sum(d.box[3] - d.box[1] >= ROW_FILLS * reading.size[1] for d in reading.digits) >= 2
 
 
 def _mostly_digits(reading: NumberReading) -> bool:
