@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from digits.errors import DigitsError
 from digits.preprocess import load_image
@@ -224,20 +225,26 @@ def test_a_filling_digit_read_whole_is_what_predict_says(mnist, reader, tmp_path
 
 
 def test_a_shadow_across_a_blank_page_is_not_a_digit_that_fills_it(reader):
-    """Two tones with a soft edge between them (a shadow, a gradient) are what a filling digit looks like to
-    its fallback too: a page of them still has no ink."""
+    """Two tones with a soft edge between them (a shadow) are what a filling digit looks like to its fallback
+    too, and the band of the edge from the page's top to its bottom is a sure 1 read whole: a page of them still
+    has no ink. Of these 200 shadowed pages (seeds 12 and 13), 6 read as `1` before the reader looked at the paper
+    beside such ink and along the page's border (``digits.reading._shading``)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from test_fill_crop import two_tone_page
 
-    rng = np.random.default_rng(12)
     read = []
-    for k in range(40):
-        gray = two_tone_page(rng, shadow=bool(k % 2), varied=True)
-        try:
-            read.append(reader.read(np.clip(gray, 0, 1).astype(np.float32)).text)
-        except DigitsError as e:
-            assert str(e).startswith("no ink found"), e
-    assert len(read) <= 1, read  # measured: 1 of 60 such pages (a sharp edge) reads as a 1
+    for seed in (12, 13):
+        rng = np.random.default_rng(seed)
+        for k in range(200):
+            gray = two_tone_page(rng, shadow=bool(k % 2), varied=True)
+            if k % 2 == 0:
+                continue  # a gradient from one side to the other (measured: none is read)
+            page = Image.fromarray(np.clip(np.rint(gray * 255), 0, 255).astype(np.uint8))
+            try:
+                read.append((seed, k, reader.read(page).text))
+            except DigitsError as e:
+                assert str(e).startswith("no ink found"), e
+    assert read == [], read
 
 
 def test_real_photos_of_numbers_through_the_cli():
