@@ -314,12 +314,16 @@ class Reader:
             reading: NumberReading | None = self._read_page(image, contrast_map, top_k)
         except DigitsError as e:
             reading, refused = None, e
-        # Not a shadow's edge spanning a blank page (padded with paper, its band is a 1 on a page).
-        if contrast_map is None or not _spans(contrast_map.ink, ONE_DIGIT_FILLS) or _shading(image, contrast_map):
+        if contrast_map is None or not _spans(contrast_map.ink, ONE_DIGIT_FILLS):
             if reading is None:
                 raise refused
             return reading
         if reading is not None and _tallest(reading) < ROW_FILLS * reading.size[1]:
+            return reading
+        # Not a shadow's edge spanning a blank page (padded with paper, its band is a 1 on a page).
+        if _shading(image, contrast_map):
+            if reading is None:
+                raise refused
             return reading
         gray = as_gray_array(image)
         work, _ = working_copy(gray)
