@@ -320,13 +320,13 @@ class Reader:
             return reading
         if reading is not None and _tallest(reading) < ROW_FILLS * reading.size[1]:
             return reading
+        gray = as_gray_array(image)
+        work, _ = working_copy(gray)
         # Not a shadow's edge spanning a blank page (padded with paper, its band is a 1 on a page).
-        if _shading(image, contrast_map):
+        if _shading(image, contrast_map, work):
             if reading is None:
                 raise refused
             return reading
-        gray = as_gray_array(image)
-        work, _ = working_copy(gray)
         paper = work[contrast_map.ink == 0] if work.shape == contrast_map.ink.shape else work.ravel()
         margin = max(1, round(PAPER_MARGIN * gray.shape[0]))
         padded = np.pad(gray, margin, constant_values=float(np.median(paper if paper.size else work)))
@@ -535,10 +535,11 @@ def _moved(reading: NumberReading, margin: int, size: tuple[int, int]) -> Number
     return reading
 
 
-def _shading(image: Image.Image | np.ndarray, imap: InkMap) -> bool:
+def _shading(image: Image.Image | np.ndarray, imap: InkMap, work: np.ndarray | None = None) -> bool:
     """Whether ink that fills the image is a shadow's edge across a blank page: the paper beside it is in two tones
     (:data:`SHADED_PAPER`), or the ink is the dark half of the page, running along its border
-    (:data:`SHADED_BORDER`). A pen's stroke has the same paper on both sides and crosses the border briefly."""
+    (:data:`SHADED_BORDER`). A pen's stroke has the same paper on both sides and crosses the border briefly.
+    ``work``: the image's grey working copy, when the caller has it."""
     mask = imap.ink >= 0.5
     border = np.concatenate([mask[0, :], mask[:, -1], mask[-1, ::-1], mask[::-1, 0]])
     if border.all():
@@ -548,7 +549,7 @@ def _shading(image: Image.Image | np.ndarray, imap: InkMap) -> bool:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], walk, [0]])))
     if edges.size and (edges[1::2] - edges[::2]).max() >= SHADED_BORDER * mask.shape[0]:
         return True
-    gray, _ = working_copy(as_gray_array(image))
+    gray = work if work is not None else working_copy(as_gray_array(image))[0]
     if gray.shape != mask.shape:
         return False
     paper, ink = gray[imap.ink == 0], gray[imap.ink >= 0.9]
