@@ -194,6 +194,28 @@ def test_touching_digits_in_photos(mnist):
     assert right / 40 >= BAR_TOUCHING, right
 
 
+def test_a_column_that_holds_two_touching_digits_does_not_win_the_row(mnist):
+    """Where the line recognizer runs a touching pair into one digit (``6685`` read ``668``: one column holds the
+    ``85``), the classifier is still sure of the digit it sees there, so the reading that lost a digit paid
+    nothing for it and was chosen over the cut's right one. The "not a digit" model sees two digits in that
+    column, and ``choose`` weighs it in. Touching-pair scenes of test digits, seeds outside this file's (both
+    were misread before)."""
+    reader = Reader()
+    for seed in (8_700_182, 8_700_321):
+        s = render_scene(
+            mnist.x_test,
+            mnist.y_test,
+            np.random.default_rng(seed),
+            effects=(),
+            rows=1,
+            n_digits=4,
+            touching=True,
+            separators=False,
+        )
+        reading = reader.read(load_image(s.encode()[0]))
+        assert reading.digits_text == s.digits_text, (seed, reading.text, s.text)
+
+
 def test_a_slash_is_a_separator(mnist):
     """``12/05``: the slash is read as a separator, never as a 1, and the digits stay apart from it."""
     reader = Reader()
@@ -283,3 +305,22 @@ def test_choose_weighs_both_readings_with_both_models():
     same = RowReading([DigitReading(d, 0.9, box, False) for d in (6, 1, 7)], method="line")
     assert choose(cut, same, transcript(0.95, 0.04), classified(0.99, 0.99)) is cut  # same text: the classifier's
     assert choose(cut, read) is read  # no transcript: the old rule, counts differ
+    # A column of the recognizer's that the "not a digit" model finds is not one digit (two run together)
+    # weighs against its reading: the cut's 6, 1, 7 are each one digit.
+    lost = RowReading([DigitReading(d, 0.9, box, False) for d in (6, 7)], method="line")
+
+    def whole(read_one: float):
+        return lambda: (np.ones(3), np.array([1.0, read_one]))
+
+    q = np.full((4, len(ALPHABET)), 1e-4)  # the recognizer ran the 1 into the 7's columns: 1 at 0.1 between
+    for t, char in enumerate(["6", "", "7", "7"]):
+        q[t, ALPHABET.index(char)] = 1.0
+    q[1, ALPHABET.index("1")] = 0.1
+    merged = Transcript([], np.log(q / q.sum(axis=1, keepdims=True)))
+    assert choose(cut, lost, merged, classified(0.99, 0.99)) is lost
+    assert choose(cut, lost, merged, classified(0.99, 0.99), whole(0.9)) is lost
+    assert choose(cut, lost, merged, classified(0.99, 0.99), whole(1e-4)) is cut
+    # Only the reading with fewer digits pays: a narrow column of the other's (a 1 squeezed between touching
+    # neighbours) carries their ink and looks like two digits when it is one.
+    squeezed = lambda: (np.array([1.0, 1e-4, 1.0]), np.array([1.0, 1e-4]))  # noqa: E731
+    assert choose(cut, lost, merged, classified(0.99, 0.99), squeezed) is cut

@@ -340,10 +340,11 @@ class Reader:
             tight = None
         # With paper round it, the writing must still be read as digits as tall as the image (a hairline's piece read
         # as a short 1 is not a better reading of it), and as many of them: not a touching 14 dropped from a 142.
+        # Where the page's reading was refused, each of them must be one digit: not an overlapping 98 read as an 8.
         if (
             tight is not None
             and _tallest(tight) >= ROW_FILLS * tight.size[1]
-            and (reading is None or len(tight.digits) >= len(reading.digits))
+            and (len(tight.digits) >= len(reading.digits) if reading is not None else _mostly_digits(tight, 1.0))
         ):
             return tight
         if reading is None:
@@ -565,10 +566,10 @@ def _fills_with_digits(reading: NumberReading) -> bool:
     return sum(d.box[3] - d.box[1] >= ROW_FILLS * reading.size[1] for d in reading.digits) >= 2
 
 
-def _mostly_digits(reading: NumberReading) -> bool:
-    """Whether the "not a digit" model takes at least half of a reading's digits for digits."""
+def _mostly_digits(reading: NumberReading, share: float = 0.5) -> bool:
+    """Whether the "not a digit" model takes at least ``share`` of a reading's digits for digits."""
     crops = [d.image for d in reading.digits if d.image is not None]
-    return bool(crops) and float(np.mean(is_digit(np.stack(crops)))) >= 0.5
+    return bool(crops) and float(np.mean(is_digit(np.stack(crops)))) >= share
 
 
 def _edge_beside(reading: NumberReading, learned: NumberReading, height: int) -> bool:

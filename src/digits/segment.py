@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from digits.errors import DigitsError
+from digits.nondigit import p_not_digit
 from digits.preprocess import Blob, fit_mnist, ink_blobs
 
 if TYPE_CHECKING:
@@ -476,7 +477,15 @@ def _read_row(
             scores.append(predictor.probabilities(np.stack(crops)))
         return scores[0]
 
-    chosen = choose(cut, read, transcript, classified)
+    def whole() -> tuple[np.ndarray, np.ndarray]:  # P(one digit) of the cut pieces and of the recognizer's
+        classified()
+        known = [d.image for d in cut.digits]
+        if any(c is None for c in known):
+            return np.ones(len(cut.digits)), np.ones(len(crops))
+        p = 1.0 - p_not_digit(np.stack(known + crops))
+        return p[: len(known)], p[len(known) :]
+
+    chosen = choose(cut, read, transcript, classified, whole)
     if chosen is read:
         # Shown with --show-input; and a digit the classifier does not back in its columns is unsure, however
         # sure the recognizer is of it (columns cut from touching digits are never as clean as a cut piece,
@@ -650,6 +659,7 @@ def choose(
     read: RowReading,
     transcript: Transcript | None = None,
     classified: Callable[[], np.ndarray] | None = None,
+    whole: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> RowReading:
     """Which of a row's two readings to trust: the one the two models, together, find likelier.
 
@@ -658,16 +668,29 @@ def choose(
     the recognizer's columns, ``classified()``). The recognizer knows where digits begin and end (touching
     digits, a 9 in two strokes, a ``/`` that the classifier takes for a 1); the classifier tells digits
     apart better. Without a transcript: the cut reading, unless the two find a different number of digits.
+
+    ``whole()`` gives the chance that each 28×28 (the cut's, then the recognizer's) holds one digit, not two
+    run together or a piece of something else (the "not a digit" model): the classifier is sure of a 7 in
+    a touching 41 all the same, so a reading that merges two digits into one would otherwise pay nothing
+    for the digit it lost. Only the reading that finds fewer digits pays it, with the classifier's
+    probabilities: the other's narrow columns (a 1 squeezed between touching neighbours) carry their
+    neighbours' ink and would look like two digits run together when they are not.
     """
     if not read.digits or read.text == cut.text:
         return cut
     if transcript is None or classified is None:
         return read if len(read.digits) != len(cut.digits) else cut
     probabilities = classified()
-    read_p = [probabilities[i, d.digit] for i, d in enumerate(read.digits)]
-    cut_p = [d.probability for d in cut.digits]
+    read_p = np.array([probabilities[i, d.digit] for i, d in enumerate(read.digits)])
+    cut_p = np.array([d.probability for d in cut.digits])
+    if whole is not None and len(read.digits) != len(cut.digits):
+        cut_one, read_one = whole()
+        if len(read.digits) < len(cut.digits):
+            read_p = read_p * read_one
+        else:
+            cut_p = cut_p * cut_one
 
-    def score(row: RowReading, p: list[float]) -> float:
+    def score(row: RowReading, p: np.ndarray) -> float:
         classifier = float(np.sum(np.log(np.maximum(p, 1e-6))))
         return transcript.log_likelihood(row.text) + CLASSIFIER_WEIGHT * classifier
 
