@@ -310,7 +310,7 @@ def test_choose_weighs_both_readings_with_both_models():
     lost = RowReading([DigitReading(d, 0.9, box, False) for d in (6, 7)], method="line")
 
     def whole(read_one: float):
-        return lambda: (np.ones(3), np.array([1.0, read_one]))
+        return lambda of_read: np.array([1.0, read_one]) if of_read else np.ones(3)
 
     q = np.full((4, len(ALPHABET)), 1e-4)  # the recognizer ran the 1 into the 7's columns: 1 at 0.1 between
     for t, char in enumerate(["6", "", "7", "7"]):
@@ -322,5 +322,5 @@ def test_choose_weighs_both_readings_with_both_models():
     assert choose(cut, lost, merged, classified(0.99, 0.99), whole(1e-4)) is cut
     # Only the reading with fewer digits pays: a narrow column of the other's (a 1 squeezed between touching
     # neighbours) carries their ink and looks like two digits when it is one.
-    squeezed = lambda: (np.array([1.0, 1e-4, 1.0]), np.array([1.0, 1e-4]))  # noqa: E731
+    squeezed = lambda of_read: np.array([1.0, 1e-4]) if of_read else np.array([1.0, 1e-4, 1.0])  # noqa: E731
     assert choose(cut, lost, merged, classified(0.99, 0.99), squeezed) is cut

@@ -477,13 +477,12 @@ def _read_row(
             scores.append(predictor.probabilities(np.stack(crops)))
         return scores[0]
 
-    def whole() -> tuple[np.ndarray, np.ndarray]:  # P(one digit) of the cut pieces and of the recognizer's
+    def whole(of_read: bool) -> np.ndarray:  # P(one digit) of the recognizer's columns, or of the cut pieces
         classified()
-        known = [d.image for d in cut.digits]
-        if any(c is None for c in known):
-            return np.ones(len(cut.digits)), np.ones(len(crops))
-        p = 1.0 - p_not_digit(np.stack(known + crops))
-        return p[: len(known)], p[len(known) :]
+        images = crops if of_read else [d.image for d in cut.digits]
+        if any(c is None for c in images):
+            return np.ones(len(images))
+        return 1.0 - p_not_digit(np.stack(images))
 
     chosen = choose(cut, read, transcript, classified, whole)
     if chosen is read:
@@ -659,7 +658,7 @@ def choose(
     read: RowReading,
     transcript: Transcript | None = None,
     classified: Callable[[], np.ndarray] | None = None,
-    whole: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
+    whole: Callable[[bool], np.ndarray] | None = None,
 ) -> RowReading:
     """Which of a row's two readings to trust: the one the two models, together, find likelier.
 
@@ -669,7 +668,7 @@ def choose(
     digits, a 9 in two strokes, a ``/`` that the classifier takes for a 1); the classifier tells digits
     apart better. Without a transcript: the cut reading, unless the two find a different number of digits.
 
-    ``whole()`` gives the chance that each 28×28 (the cut's, then the recognizer's) holds one digit, not two
+    ``whole(of_read)`` gives the chance that each 28×28 (the recognizer's, or the cut's) holds one digit, not two
     run together or a piece of something else (the "not a digit" model): the classifier is sure of a 7 in
     a touching 41 all the same, so a reading that merges two digits into one would otherwise pay nothing
     for the digit it lost. Only the reading that finds fewer digits pays it, with the classifier's
@@ -684,11 +683,10 @@ def choose(
     read_p = np.array([probabilities[i, d.digit] for i, d in enumerate(read.digits)])
     cut_p = np.array([d.probability for d in cut.digits])
     if whole is not None and len(read.digits) != len(cut.digits):
-        cut_one, read_one = whole()
         if len(read.digits) < len(cut.digits):
-            read_p = read_p * read_one
+            read_p = read_p * whole(True)
         else:
-            cut_p = cut_p * cut_one
+            cut_p = cut_p * whole(False)
 
     def score(row: RowReading, p: np.ndarray) -> float:
         classifier = float(np.sum(np.log(np.maximum(p, 1e-6))))
