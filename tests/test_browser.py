@@ -301,14 +301,18 @@ def test_answers_while_the_pen_is_down(page, mnist) -> None:
     page.mouse.move(box["x"] + line[0][0] * box["width"], box["y"] + line[0][1] * box["height"])
     page.mouse.down()
     start = len([u for u in page.requests if "/api/predict" in u])
+    began = time.monotonic()
     points = np.linspace(line[0], line[-1], 12)
     for x, y in points:
         page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=3)
         page.wait_for_timeout(120)
     page.wait_for_timeout(300)
     asked = len([u for u in page.requests if "/api/predict" in u]) - start
-    assert asked >= 3, asked  # live, but not one request per mouse event (there were 36)
-    assert asked <= 12, asked
+    # Live, but paced: at most one request per 180 ms of drawing (the page's LIVE_MS), not one per mouse
+    # event (there were 36). The bound follows the time the drawing took, which grows on a loaded machine.
+    assert asked >= 3, asked
+    assert asked <= (time.monotonic() - began) / 0.18 + 1, asked
+    assert asked < 36 / 2, asked
     assert page.locator("#result").get_attribute("data-state") in ("ok", "unsure")
     assert page.locator("body").get_attribute("data-settled") == "false"  # the stroke is not over
     page.mouse.up()
