@@ -6,7 +6,8 @@ Reads the real numbers of realworld-dev and composed held-out scenes (bench/read
 of its own) once per rule in RULES, by monkeypatching digits.segment.choose, and prints how many are
 read exactly under each. A one-off study: its figures chose the rule in digits.segment.choose, first "line
 if counts differ" (``--scenes 25``), then "both models" with the classifier at 0.6 (``--scenes 40``; see
-docs/reading.md). ``--rules`` picks some of them by name.
+docs/reading.md). "more characters: +B" is the shipped rule with a bonus of B (log-probability) for each digit
+or ``/`` a reading holds, tried and not adopted (docs/reading.md). ``--rules`` picks some of them by name.
 """
 
 from __future__ import annotations
@@ -24,26 +25,53 @@ from reading import CASES, scene_case
 from digits import segment
 
 
-def _cut(cut, read, transcript=None, classified=None):
+def _cut(cut, read, transcript=None, classified=None, whole=None):
     return cut
 
 
-def _line(cut, read, transcript=None, classified=None):
+def _line(cut, read, transcript=None, classified=None, whole=None):
     return read if read.digits else cut
 
 
-def _differs(cut, read, transcript=None, classified=None):
+def _differs(cut, read, transcript=None, classified=None, whole=None):
     return cut if read.digits_text == cut.digits_text or not read.digits else read
 
 
-def _counts(cut, read, transcript=None, classified=None):
+def _counts(cut, read, transcript=None, classified=None, whole=None):
     return cut if len(read.digits) == len(cut.digits) or not read.digits else read
 
 
 def _both(weight):
-    def rule(cut, read, transcript=None, classified=None):
+    def rule(cut, read, transcript=None, classified=None, whole=None):
         segment.CLASSIFIER_WEIGHT = weight
-        return _shipped(cut, read, transcript, classified)
+        return _shipped(cut, read, transcript, classified, whole)
+
+    return rule
+
+
+def _more_characters(bonus):
+    """The shipped rule (classifier at 0.6, the reading with fewer digits paying for its columns), with
+    ``bonus`` added to a reading's score for each digit or ``/`` in it: a touching pair read as one digit
+    by the line recognizer loses to the cut reading of both more often."""
+
+    def rule(cut, read, transcript=None, classified=None, whole=None):
+        segment.CLASSIFIER_WEIGHT = 0.6
+        if not read.digits or read.text == cut.text or transcript is None or classified is None:
+            return _shipped(cut, read, transcript, classified, whole)
+        probabilities = classified()
+        read_p = np.array([probabilities[i, d.digit] for i, d in enumerate(read.digits)])
+        cut_p = np.array([d.probability for d in cut.digits])
+        if whole is not None and len(read.digits) < len(cut.digits):
+            read_p = read_p * whole(True)
+        elif whole is not None and len(cut.digits) < len(read.digits):
+            cut_p = cut_p * whole(False)
+
+        def score(row, p):
+            classifier = float(np.sum(np.log(np.maximum(p, 1e-6))))
+            characters = len(row.digits) + row.text.count("/")
+            return transcript.log_likelihood(row.text) + 0.6 * classifier + bonus * characters
+
+        return read if score(read, read_p) > score(cut, cut_p) else cut
 
     return rule
 
@@ -54,7 +82,8 @@ RULES = {
     "line": _line,
     "line if they differ": _differs,
     "line if counts differ": _counts,
-    **{f"both models, classifier x{w}": _both(w) for w in (0.3, 0.6, 1.0, 2.0)},
+    **{f"both models: classifier x{w}": _both(w) for w in (0.3, 0.6, 1.0, 2.0)},
+    **{f"more characters: +{b}": _more_characters(b) for b in (4, 8)},
 }
 SEED = 8_000_000
 
