@@ -49,29 +49,23 @@ def _both(weight):
     return rule
 
 
+class _Bonus:
+    """A transcript whose likelihood of a text gains ``bonus`` for each digit or ``/`` in it."""
+
+    def __init__(self, transcript, bonus):
+        self.transcript, self.bonus = transcript, bonus
+
+    def log_likelihood(self, text):
+        return self.transcript.log_likelihood(text) + self.bonus * sum(c.isdigit() or c == "/" for c in text)
+
+
 def _more_characters(bonus):
-    """The shipped rule (classifier at 0.6, the reading with fewer digits paying for its columns), with
-    ``bonus`` added to a reading's score for each digit or ``/`` in it: a touching pair read as one digit
-    by the line recognizer loses to the cut reading of both more often."""
+    """The shipped rule with ``bonus`` added to a reading's score for each digit or ``/`` in it: a touching
+    pair read as one digit by the line recognizer loses to the cut reading of both more often."""
 
     def rule(cut, read, transcript=None, classified=None, whole=None):
         segment.CLASSIFIER_WEIGHT = 0.6
-        if not read.digits or read.text == cut.text or transcript is None or classified is None:
-            return _shipped(cut, read, transcript, classified, whole)
-        probabilities = classified()
-        read_p = np.array([probabilities[i, d.digit] for i, d in enumerate(read.digits)])
-        cut_p = np.array([d.probability for d in cut.digits])
-        if whole is not None and len(read.digits) < len(cut.digits):
-            read_p = read_p * whole(True)
-        elif whole is not None and len(cut.digits) < len(read.digits):
-            cut_p = cut_p * whole(False)
-
-        def score(row, p):
-            classifier = float(np.sum(np.log(np.maximum(p, 1e-6))))
-            characters = len(row.digits) + row.text.count("/")
-            return transcript.log_likelihood(row.text) + 0.6 * classifier + bonus * characters
-
-        return read if score(read, read_p) > score(cut, cut_p) else cut
+        return _shipped(cut, read, None if transcript is None else _Bonus(transcript, bonus), classified, whole)
 
     return rule
 
