@@ -133,6 +133,29 @@ def card_state(pg) -> str:
     return pg.locator("#cam-result").get_attribute("data-state")
 
 
+def settled_card(pg, timeout_ms: int = READ_MS) -> dict:
+    """The result card as it stood the moment it first showed a settled reading.
+
+    Read in one go in the page: a new frame is answered every quarter second or so, and a
+    frame that comes back unsure turns the card to Unsure (rightly), so reading the number and
+    the label with separate calls could mix two answers on a loaded machine.
+    """
+    handle = pg.wait_for_function(
+        """() => {
+          const card = document.getElementById('cam-result');
+          if (card.dataset.state !== 'settled') return null;
+          return {
+            number: document.getElementById('cam-number').innerText.trim(),
+            label: document.getElementById('cam-label').innerText,
+            chips: document.querySelectorAll('#cam-chips .chip').length,
+            unsure_chips: document.querySelectorAll('#cam-chips .chip.unsure').length,
+          };
+        }""",
+        timeout=timeout_ms,
+    )
+    return handle.json_value()
+
+
 def wait_reads(pg, more: int, timeout_ms: int = READ_MS) -> None:
     """Wait until ``more`` further frames have been answered."""
     have = int(pg.locator("#cam-result").get_attribute("data-frames") or 0)
@@ -154,11 +177,9 @@ def test_camera_reads_the_number(camera_browser, server, tmp_path: Path) -> None
         pg.click("#mode-camera")
         assert pg.locator("#camera-layout").is_visible() and not pg.locator("#draw-layout").is_visible()
         start = time.monotonic()
-        pg.locator("#cam-result[data-state='settled']").wait_for(timeout=READ_MS)
+        card = settled_card(pg)
         took = time.monotonic() - start
-        assert pg.locator("#cam-number").inner_text().strip() == TEXT
-        assert pg.locator("#cam-label").inner_text() == "Settled"
-        assert pg.locator("#cam-chips .chip").count() == len(TEXT)
+        assert card == {"number": TEXT, "label": "Settled", "chips": len(TEXT), "unsure_chips": 0}, card
         assert "3 frames in a row" in pg.locator("#cam-rule").inner_text()  # the page says what settled means
         # The browser's camera is the fake one, playing the test's video at its own size.
         assert pg.evaluate("document.getElementById('cam-video').videoWidth") == WIDTH
@@ -242,8 +263,7 @@ def test_freeze_download_and_resume(camera_browser, server, tmp_path: Path) -> N
         assert pg.locator("#cam-video").is_visible() and not pg.locator("#cam-still").is_visible()
         assert not pg.locator("#cam-download").is_visible()
         wait_reads(pg, 2)
-        pg.locator("#cam-result[data-state='settled']").wait_for(timeout=READ_MS)
-        assert pg.locator("#cam-number").inner_text().strip() == TEXT
+        assert settled_card(pg)["number"] == TEXT
         # Space does the same as the button, also while the mode switch still has the focus.
         pg.focus("#mode-camera")
         pg.keyboard.press(" ")
@@ -296,8 +316,7 @@ def test_hidden_tab_and_leaving_the_mode_stop_it(camera_browser, server) -> None
         assert len(pg.reads) == sent, "frames were sent after leaving the mode"
         # Coming back starts it again.
         pg.click("#mode-camera")
-        pg.locator("#cam-result[data-state='settled']").wait_for(timeout=READ_MS)
-        assert pg.locator("#cam-number").inner_text().strip() == TEXT
+        assert settled_card(pg)["number"] == TEXT
         assert not pg.problems, pg.problems
     finally:
         pg.context.close()
@@ -315,8 +334,7 @@ def test_phone_sized_camera_page(camera_browser, server, tmp_path: Path) -> None
     )
     try:
         pg.tap("#mode-camera")
-        pg.locator("#cam-result[data-state='settled']").wait_for(timeout=READ_MS)
-        assert pg.locator("#cam-number").inner_text().strip() == TEXT
+        assert settled_card(pg)["number"] == TEXT
         assert pg.evaluate("document.documentElement.scrollWidth") <= 390
         box = pg.locator("#cam").bounding_box()
         assert box["width"] >= 300 and abs(box["width"] / box["height"] - WIDTH / HEIGHT) < 0.05
@@ -565,8 +583,7 @@ def test_serve_https(camera_browser, tmp_path: Path) -> None:
             try:
                 assert pg.evaluate("window.isSecureContext") is True
                 pg.click("#mode-camera")
-                pg.locator("#cam-result[data-state='settled']").wait_for(timeout=READ_MS)
-                assert pg.locator("#cam-number").inner_text().strip() == TEXT
+                assert settled_card(pg)["number"] == TEXT
                 assert not pg.problems, pg.problems
             finally:
                 pg.context.close()
