@@ -225,6 +225,47 @@ def test_camera_reads_the_number(camera_browser, server, tmp_path: Path) -> None
         pg.context.close()
 
 
+def test_settled_stays_settled(camera_browser, server) -> None:  # noqa: F811
+    """Once settled, the number stays settled while the frames read it, even a frame with a digit just unsure.
+
+    The video's 3 reads just above the model's threshold in some frames and just under it in others
+    (test_camera_video); the label must not flicker between Settled and Unsure for it.
+    """
+    pg = open_page(camera_browser, server["url"] + "/")
+    try:
+        pg.click("#mode-camera")
+        assert settled_card(pg)["number"] == TEXT
+        pg.evaluate(
+            """() => {
+              window.camStates = [];
+              const card = document.getElementById('cam-result');
+              new MutationObserver(() => window.camStates.push([card.dataset.state, card.dataset.text]))
+                .observe(card, {attributes: true, attributeFilter: ['data-state']});
+            }"""
+        )
+        # A frame with an unsure digit comes (most of the video's frames have one): still settled.
+        frame = pg.wait_for_function(
+            """() => {
+              if (!document.querySelector('#cam-chips .chip.unsure')) return null;
+              return {
+                state: document.getElementById('cam-result').dataset.state,
+                label: document.getElementById('cam-label').innerText,
+                number: document.getElementById('cam-number').innerText.trim(),
+                detail: document.getElementById('cam-detail').innerText,
+              };
+            }""",
+            timeout=READ_MS,
+        ).json_value()
+        assert frame["state"] == "settled" and frame["label"] == "Settled", frame
+        assert frame["number"] == TEXT and "unsure" in frame["detail"], frame
+        wait_reads(pg, 4)
+        states = pg.evaluate("() => window.camStates")
+        assert len(states) >= 4 and all(s == ["settled", TEXT] for s in states), states
+        assert not pg.problems, pg.problems
+    finally:
+        pg.context.close()
+
+
 def test_freeze_download_and_resume(camera_browser, server, tmp_path: Path) -> None:  # noqa: F811
     """Freeze keeps the frame and its reading and stops sending; Download saves it boxed; Resume goes live."""
     pg = open_page(camera_browser, server["url"] + "/", accept_downloads=True)

@@ -37,7 +37,7 @@
   let grab = document.createElement("canvas"); // the frame being sent
   let read = document.createElement("canvas"); // the frame whose answer is shown
   let answer = null; // that answer
-  let streak = { text: null, n: 0 };
+  let streak = { text: null, n: 0, settled: false };
   let answered = 0;
   let recent = []; // [{at, delay}] of the last STATS_N answers
 
@@ -164,7 +164,7 @@
   function reset() {
     frozen = false;
     answer = null;
-    streak = { text: null, n: 0 };
+    streak = { text: null, n: 0, settled: false };
     recent = [];
     card.dataset.text = "";
     still.hidden = true;
@@ -277,7 +277,7 @@
 
   function showTrouble(message) {
     answer = null;
-    streak = { text: null, n: 0 };
+    streak = { text: null, n: 0, settled: false };
     card.dataset.state = "error";
     $("cam-number").textContent = "!";
     $("cam-label").textContent = "Could not read that frame";
@@ -291,7 +291,7 @@
     freezeButton.disabled = false;
     const digits = Array.isArray(got.digits) ? got.digits : [];
     if (got.nothing_drawn || !got.text) {
-      streak = { text: null, n: 0 };
+      streak = { text: null, n: 0, settled: false };
       card.dataset.state = "nothing";
       card.dataset.text = "";
       $("cam-number").textContent = "–";
@@ -301,16 +301,26 @@
       drawOverlay();
       return;
     }
-    streak = got.text === streak.text ? { text: got.text, n: streak.n + 1 } : { text: got.text, n: 1 };
+    // A reading settles on a sure frame once the same text came back SETTLE_N frames in a row, and stays
+    // settled while the frames keep reading that text: a later frame with a digit just under the threshold
+    // shows it orange but does not unsettle the number (a hand-held camera would make it flicker).
+    streak =
+      got.text === streak.text
+        ? { text: got.text, n: streak.n + 1, settled: streak.settled }
+        : { text: got.text, n: 1, settled: false };
     const unsure = digits.filter((d) => d.unsure).length;
-    const settled = streak.n >= SETTLE_N && !got.unsure && unsure === 0;
-    card.dataset.state = settled ? "settled" : got.unsure || unsure ? "unsure" : "reading";
+    const sure = !got.unsure && unsure === 0;
+    if (streak.n >= SETTLE_N && sure) streak.settled = true;
+    const settled = streak.settled;
+    card.dataset.state = settled ? "settled" : sure ? "reading" : "unsure";
     card.dataset.text = got.text;
     showText(got.text, digits);
     const overall = typeof got.probability === "number" ? ` · ${percent(got.probability)} sure overall` : "";
     if (settled) {
       $("cam-label").textContent = "Settled";
-      $("cam-detail").textContent = `The same reading for ${streak.n} frames in a row${overall}.`;
+      $("cam-detail").textContent = sure
+        ? `The same reading for ${streak.n} frames in a row${overall}.`
+        : `The same reading for ${streak.n} frames in a row; in this frame ${unsure || "some"} of the digits unsure (orange).`;
     } else if (card.dataset.state === "unsure") {
       $("cam-label").textContent = "Unsure";
       $("cam-detail").textContent =
@@ -452,7 +462,7 @@
     setCamState("live");
     freezeLooks(false);
     downloadButton.hidden = true;
-    streak = { text: null, n: 0 }; // settled again only on fresh frames
+    streak = { text: null, n: 0, settled: false }; // settled again only on fresh frames
     $("cam-label").textContent = "Looking…";
     schedule();
   }
