@@ -1,20 +1,22 @@
 """The same real numbers captured differently: how many `digits read` still reads exactly.
 
-    python bench/captures.py [--realworld ../shared/data/realworld-dev] [--variants rot+7,half]
+    python bench/captures.py [--realworld ../shared/data/realworld-dev] [--variants "turned +15°,half size"]
+        [--no-level]
 
 Every number in ``realworld-dev/numbers`` (people's own photos and drawings) is changed the way another
 phone, hand or webcam would have taken it, then read by the same code as ``digits read``; "exact" means
 the digits alone, in order, equal the label:
 
 * ``as taken``: the file itself;
-* ``turned +7°`` / ``turned -7°``: the photo turned (the corners it uncovers filled with the photo's
-  median colour), as a phone not held level;
+* ``turned +7°`` / ``turned -7°`` / ``turned +15°`` / ``turned -15°``: the photo turned (the corners it
+  uncovers filled with the photo's median colour), as a phone not held level;
 * ``half size``, ``quarter size``, ``640 px``, ``320 px`` (the longer side; a webcam frame, a thumbnail),
   ``twice the size``: Lanczos resampling;
 * ``JPEG q20``: saved again as a low-quality JPEG;
 * ``blurred``: a Gaussian blur of 1.5 px per 640 px of the longer side (out of focus);
 * ``low contrast`` (contrast × 0.4) and ``dark`` (brightness × 0.5): a dim room.
 
+``--no-level`` reads them without levelling photos taken turned (``digits.level``), to see what it gives.
 The images are changed in memory only. Prints a table and writes bench/out/captures.json; run it with
 ``PYTHONPATH`` at another checkout's ``src`` to compare two versions on the same machine.
 """
@@ -72,6 +74,8 @@ VARIANTS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "as taken": lambda image: image,
     "turned +7°": _turn(7),
     "turned -7°": _turn(-7),
+    "turned +15°": _turn(15),
+    "turned -15°": _turn(-15),
     "half size": _resize(0.5),
     "quarter size": _resize(0.25),
     "640 px": _longer_side(640),
@@ -89,6 +93,9 @@ def main() -> int:
     parser.add_argument("--realworld", default="../shared/data/realworld-dev", help="the real images' folder")
     parser.add_argument("--variants", help="comma-separated variant names (default: all)")
     parser.add_argument("--out", default="bench/out/captures.json", help="JSON results file")
+    parser.add_argument(
+        "--no-level", action="store_true", help="read without levelling turned photos (Reader(level=False)), to compare"
+    )
     args = parser.parse_args()
 
     from digits.errors import DigitsError
@@ -108,7 +115,7 @@ def main() -> int:
         print(f"error: unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
     images = [load_image(str(real / r["file"])) for r in rows]  # EXIF orientation applied, as digits read does
-    reader = Reader()
+    reader = Reader(level=not args.no_level)
     results: dict = {"command": "python " + shlex.join(sys.argv), "images": len(rows), "variants": {}}
     print(f"| {len(rows)} real numbers ({real}/numbers), captured | read exactly | wrong |")
     print("| --- | ---: | --- |")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from scipy import ndimage
 
 from digits.errors import DigitsError
 from digits.inference import ImageSource, Predictor, named
+from digits.level import row_slant, turn
 from digits.line import LineRecognizer
 from digits.localize import Localizer
 from digits.nondigit import is_digit, p_not_digit
@@ -57,8 +59,14 @@ from digits.preprocess import (
     load_image,
     working_copy,
 )
-from digits.segment import DigitReading, NumberReading, RowReading, read_ink
+from digits.segment import Box, DigitReading, NumberReading, RowReading, read_ink
 
+#: A photo whose rows run at this slant (degrees) or more is read turned level as well (:mod:`digits.level`) ...
+LEVEL_FROM = 10.0
+#: ... when the ink's profile across the rows is at least this much sharper at that slant than level ...
+LEVEL_SHARPER = 1.1
+#: ... measured on at least this many digit-sized pieces of ink: one leaning 1, or two big digits, are no row.
+LEVEL_PIECES = 3
 #: A pixel is digit ink where the localizer's probability is at least this.
 INK_THRESHOLD = 0.5
 #: Ink the localizer does not see is read as digits filling the image when it spans this share of its height
@@ -222,12 +230,16 @@ class Reader:
         calibration: str | os.PathLike[str] | bool | None = None,
         line: LineRecognizer | str | os.PathLike[str] | bool | None = None,
         rows: dict | bool | None = None,
+        level: bool = True,
     ) -> None:
         """``calibration``: a ``reader.json`` (default: the packaged one, if there), or False for the
         uncalibrated product of the digits' probabilities. ``line``: the line recognizer (default: the
         packaged one), or False to read every row by cutting and classifying alone. ``rows``: the rule that
         leaves out rows which are not the number (default: the one in that ``reader.json``, or the packaged
-        one when ``calibration`` is False; a dict like its ``rows``), or False to keep every row."""
+        one when ``calibration`` is False; a dict like its ``rows``), or False to keep every row. ``level``: read
+        a photo whose rows run at a slant (:mod:`digits.level`) turned level as well, and keep that reading when
+        it finds more of the number and is likelier (False: never)."""
+        self.level = level
         self.predictor = predictor if predictor is not None else Predictor()
         if calibration is False:
             self.calibration = None
@@ -273,7 +285,13 @@ class Reader:
         the error message starts with the file's name.
         """
         with named(image):
-            reading = self._read(image, top_k)
+            seen: dict[str, np.ndarray] = {}
+            reading = self._calibrated(self._read(image, top_k, seen))
+            if self.level and "probability" in seen:
+                reading = self._levelled(image, reading, seen["probability"], top_k)
+        return reading
+
+    def _calibrated(self, reading: NumberReading) -> NumberReading:
         if self.calibration is not None:
             from digits.calibration import logistic_probability
 
@@ -283,7 +301,34 @@ class Reader:
             reading.unsure_below = float(self.calibration["unsure_below"])
         return reading
 
-    def _read(self, image: ImageSource, top_k: int) -> NumberReading:
+    def _levelled(
+        self, image: ImageSource, reading: NumberReading, probability: np.ndarray, top_k: int
+    ) -> NumberReading:
+        """``reading``, or the reading of the picture turned level when its rows run at a slant of
+        :data:`LEVEL_FROM` degrees or more and that reading finds more of the number and is likelier."""
+        angle, sharper, pieces = row_slant(probability)
+        if abs(angle) < LEVEL_FROM or sharper < LEVEL_SHARPER or pieces < LEVEL_PIECES:
+            return reading
+        if not isinstance(image, Image.Image | np.ndarray):
+            image = load_image(image)
+        gray = as_gray_array(image)
+        work, scale = working_copy(gray)
+        turned, back = turn(work, angle)
+        try:
+            level = self._calibrated(self._read(turned, top_k, {}))
+        except DigitsError:
+            return reading
+        # Turning a photo is not evidence by itself: the level reading must have found more of the number (more
+        # digits, or as many in fewer rows: a turned row is chained apart into pieces) and be likelier. A single
+        # digit leaning by 15° has a slant too, and the same digit turned upright reads as surely as another.
+        more = len(level.digits) > len(reading.digits) or (
+            len(level.digits) == len(reading.digits) and len(level.rows) < len(reading.rows)
+        )
+        if not more or level.probability <= reading.probability:
+            return reading
+        return _turned_back(level, back, scale, reading.size)
+
+    def _read(self, image: ImageSource, top_k: int, seen: dict[str, np.ndarray] | None = None) -> NumberReading:
         if not isinstance(image, Image.Image | np.ndarray):
             image = load_image(image)
         try:
@@ -296,7 +341,7 @@ class Reader:
         # image too: a number cut out tightly, whose digits read as one can be a sure digit (41 as 4).
         whole = self._filling_digit(image, contrast_map, top_k)
         try:
-            reading = self._read_tight(image, contrast_map, top_k)
+            reading = self._read_tight(image, contrast_map, top_k, seen)
         except DigitsError:
             if whole is None:
                 raise
@@ -305,13 +350,19 @@ class Reader:
             return reading
         return whole
 
-    def _read_tight(self, image: Image.Image | np.ndarray, contrast_map: InkMap | None, top_k: int) -> NumberReading:
+    def _read_tight(
+        self,
+        image: Image.Image | np.ndarray,
+        contrast_map: InkMap | None,
+        top_k: int,
+        seen: dict[str, np.ndarray] | None = None,
+    ) -> NumberReading:
         """The page's reading; but when its digits are as tall as the image (a number cut out tightly, the writing
         spanning the image), read with paper added round it (:data:`PAPER_MARGIN`), its boxes put back in the
         image's pixels. The localizer learned digits with paper round them, and breaks or drops digits that
         touch the image's edges."""
         try:
-            reading: NumberReading | None = self._read_page(image, contrast_map, top_k)
+            reading: NumberReading | None = self._read_page(image, contrast_map, top_k, seen)
         except DigitsError as e:
             reading, refused = None, e
         if contrast_map is None or not _spans(contrast_map.ink, ONE_DIGIT_FILLS):
@@ -351,9 +402,18 @@ class Reader:
             raise refused
         return reading
 
-    def _read_page(self, image: Image.Image | np.ndarray, contrast_map: InkMap | None, top_k: int) -> NumberReading:
-        """The number on a page: the localizer's ink read row by row, with the contrast ink's second opinion."""
+    def _read_page(
+        self,
+        image: Image.Image | np.ndarray,
+        contrast_map: InkMap | None,
+        top_k: int,
+        seen: dict[str, np.ndarray] | None = None,
+    ) -> NumberReading:
+        """The number on a page: the localizer's ink read row by row, with the contrast ink's second opinion.
+        ``seen`` is given the localizer's ink probabilities (for :mod:`digits.level`)."""
         probability, scale, size = self.ink(image)
+        if seen is not None:
+            seen["probability"] = probability
         strong = int((probability >= INK_THRESHOLD).sum())
         if strong < max(12, MIN_INK_FRACTION * probability.size):
             return self._read_filling(image, size, top_k)
@@ -532,6 +592,32 @@ def _moved(reading: NumberReading, margin: int, size: tuple[int, int]) -> Number
         if id(item) not in seen:
             seen.add(id(item))
             item.box = back(item.box)
+    reading.size = size
+    return reading
+
+
+def _turned_back(
+    reading: NumberReading, back: Callable[[Box], Box], scale: float, size: tuple[int, int]
+) -> NumberReading:
+    """``reading`` of a working copy turned level (:func:`digits.level.turn`), its boxes put back in the pixels of
+    the image of ``size`` (width, height): each box is the one around the turned box's corners."""
+    inv = 1.0 / scale
+
+    def original(box: Box) -> Box:
+        x0, y0, x1, y1 = back(box)
+        return (
+            min(int(np.floor(x0 * inv)), size[0]),
+            min(int(np.floor(y0 * inv)), size[1]),
+            min(int(np.ceil(x1 * inv)), size[0]),
+            min(int(np.ceil(y1 * inv)), size[1]),
+        )
+
+    seen: set[int] = set()
+    rows = [r for row in reading.rows for r in (row, row.other) if r is not None]
+    for item in [d for r in rows for d in r.digits] + [sep for r in rows for sep in r.separators] + reading.digits:
+        if id(item) not in seen:
+            seen.add(id(item))
+            item.box = original(item.box)
     reading.size = size
     return reading
 
