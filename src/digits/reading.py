@@ -582,18 +582,11 @@ def _moved(reading: NumberReading, margin: int, size: tuple[int, int]) -> Number
     """``reading`` of an image with ``margin`` pixels of paper added on every side, its boxes put back in the
     pixels of the image of ``size`` (width, height) without them."""
 
-    def back(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    def back(box: Box) -> Box:
         x0, y0, x1, y1 = (v - margin for v in box)
         return (min(max(x0, 0), size[0]), min(max(y0, 0), size[1]), min(max(x1, 0), size[0]), min(max(y1, 0), size[1]))
 
-    seen: set[int] = set()
-    rows = [r for row in reading.rows for r in (row, row.other) if r is not None]
-    for item in [d for r in rows for d in r.digits] + [sep for r in rows for sep in r.separators] + reading.digits:
-        if id(item) not in seen:
-            seen.add(id(item))
-            item.box = back(item.box)
-    reading.size = size
-    return reading
+    return _boxes_mapped(reading, back, size)
 
 
 def _turned_back(
@@ -612,12 +605,18 @@ def _turned_back(
             min(int(np.ceil(y1 * inv)), size[1]),
         )
 
+    return _boxes_mapped(reading, original, size)
+
+
+def _boxes_mapped(reading: NumberReading, mapping: Callable[[Box], Box], size: tuple[int, int]) -> NumberReading:
+    """``reading`` with every box (its digits', its rows' and their other readings', their separators') mapped
+    once, and its image ``size``."""
     seen: set[int] = set()
     rows = [r for row in reading.rows for r in (row, row.other) if r is not None]
     for item in [d for r in rows for d in r.digits] + [sep for r in rows for sep in r.separators] + reading.digits:
         if id(item) not in seen:
             seen.add(id(item))
-            item.box = original(item.box)
+            item.box = mapping(item.box)
     reading.size = size
     return reading
 
