@@ -285,10 +285,12 @@ class Reader:
         the error message starts with the file's name.
         """
         with named(image):
+            # Decoded once: a photo taken turned is read a second time, level.
+            picture = image if isinstance(image, Image.Image | np.ndarray) else load_image(image)
             seen: dict[str, np.ndarray] = {}
-            reading = self._calibrated(self._read(image, top_k, seen))
+            reading = self._calibrated(self._read(picture, top_k, seen))
             if self.level and "probability" in seen:
-                reading = self._levelled(image, reading, seen["probability"], top_k)
+                reading = self._levelled(picture, reading, seen["probability"], top_k)
         return reading
 
     def _calibrated(self, reading: NumberReading) -> NumberReading:
@@ -302,17 +304,14 @@ class Reader:
         return reading
 
     def _levelled(
-        self, image: ImageSource, reading: NumberReading, probability: np.ndarray, top_k: int
+        self, image: Image.Image | np.ndarray, reading: NumberReading, probability: np.ndarray, top_k: int
     ) -> NumberReading:
         """``reading``, or the reading of the picture turned level when its rows run at a slant of
         :data:`LEVEL_FROM` degrees or more and that reading finds more of the number and is likelier."""
         angle, sharper, pieces = row_slant(probability)
         if abs(angle) < LEVEL_FROM or sharper < LEVEL_SHARPER or pieces < LEVEL_PIECES:
             return reading
-        if not isinstance(image, Image.Image | np.ndarray):
-            image = load_image(image)
-        gray = as_gray_array(image)
-        work, scale = working_copy(gray)
+        work, scale = working_copy(as_gray_array(image))
         turned, back = turn(work, angle)
         try:
             level = self._calibrated(self._read(turned, top_k, {}))
