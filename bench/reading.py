@@ -11,7 +11,9 @@ Composed scenes (``digits.synthetic.render_scene``) from MNIST *test* digits wit
 in training, one case per effect: 4-digit numbers on ruled paper, squared paper, inside a frame,
 under a shadow, in faint pencil; two or three rows; a touching pair; a separator (``.``, ``-``,
 ``/``, a gap: here the whole text must match, separator included); plain paper; and a random mix of
-every effect. Prints a table and writes bench/out/reading.json.
+every effect. Prints a table and writes bench/out/reading.json. "Wrong, sure" counts the scenes read wrong
+and not flagged unsure: the readings a user would act on and be misled by; "right, unsure" the scenes read right
+but flagged unsure, which a user would check for nothing.
 """
 
 from __future__ import annotations
@@ -130,11 +132,11 @@ def main() -> int:
 
     mnist = load_mnist(args.data_dir)
     names = args.cases.split(",") if args.cases else list(CASES)
-    print("\n| composed scenes, 4 digits, MNIST test digits | scenes | read exactly |")
-    print("| --- | ---: | ---: |")
+    print("\n| composed scenes, 4 digits, MNIST test digits | scenes | read exactly | wrong, sure | right, unsure |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for name in names:  # each case's seeds are its own, whichever cases are run
         scenes = scene_case(name, mnist.x_test, mnist.y_test, args.scenes, SEED + 100_000 * list(CASES).index(name))
-        exact = 0
+        exact = sure_wrong = unsure_right = 0
         for k, s in enumerate(scenes):
             image = load_image(s.encode()[0])
             reading = read(image)
@@ -143,11 +145,21 @@ def main() -> int:
             want = s.text if whole else s.digits_text
             if got == want:
                 exact += 1
-            elif fail_dir:
+                unsure_right += reading.unsure
+                continue
+            sure_wrong += bool(reading and reading.digits and not reading.unsure)
+            if fail_dir:
                 shown = annotate(image, reading) if reading else image
                 shown.save(fail_dir / f"{name.replace(' ', '_')}-{k}.png")
-        results["cases"][name] = {"scenes": len(scenes), "exact": exact, "rate": exact / max(len(scenes), 1)}
-        print(f"| {name} | {len(scenes)} | {exact / max(len(scenes), 1) * 100:.1f} % |", flush=True)
+        rate = exact / max(len(scenes), 1)
+        results["cases"][name] = {
+            "scenes": len(scenes),
+            "exact": exact,
+            "rate": rate,
+            "wrong_sure": sure_wrong,
+            "right_unsure": unsure_right,
+        }
+        print(f"| {name} | {len(scenes)} | {rate * 100:.1f} % | {sure_wrong} | {unsure_right} |", flush=True)
     write_json(args.out, results)
     print(f"\nwrote {args.out}; reproduce: {results['command']}")
     return 0
