@@ -338,6 +338,31 @@ def test_read_a_number(client: TestClient, predictor: Predictor, mnist) -> None:
     assert right >= 18, misses
 
 
+def test_read_gives_rows_and_separators(client: TestClient, mnist) -> None:
+    """A number in two rows with a separator in each, composed from MNIST test digits: /api/read answers the
+    rows as `digits read --json` does (each its text, digits and separators, boxes in the image's pixels), and
+    the digits alone as before."""
+    from digits.reading import Reader
+    from digits.synthetic import render_scene
+
+    rng = np.random.default_rng(12_000_000)
+    scene = render_scene(mnist.x_test, mnist.y_test, rng, effects=(), rows=2, n_digits=4, separators=True)
+    data = scene.encode()[0]
+    body = client.post("/api/read", files={"file": ("rows.jpg", data, "image/jpeg")}).json()
+    assert body["text"] == scene.text == "4.293\n227/6"
+    assert [r["text"] for r in body["rows"]] == ["4.293", "227/6"]
+    assert [[s["char"] for s in r["separators"]] for r in body["rows"]] == [["."], ["/"]]
+    assert [s["before_digit"] for r in body["rows"] for s in r["separators"]] == [1, 3]
+    assert [d["box"] for r in body["rows"] for d in r["digits"]] == [d["box"] for d in body["digits"]]
+    assert "".join(str(d["digit"]) for d in body["digits"]) == "42932276"
+    expected = Reader().read(load_image(data)).to_dict()
+    assert [r["separators"] for r in body["rows"]] == [r["separators"] for r in expected["rows"]]
+    for r in body["rows"]:  # each separator lies between the digits it stands between
+        for s in r["separators"]:
+            left, right = r["digits"][s["before_digit"] - 1]["box"], r["digits"][s["before_digit"]]["box"]
+            assert (left[0] + left[2]) / 2 < (s["box"][0] + s["box"][2]) / 2 < (right[0] + right[2]) / 2, (s, r)
+
+
 # ---------------------------------------------------------------------------------------
 # Health, page, docs, logs
 

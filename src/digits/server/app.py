@@ -89,15 +89,32 @@ class ReadDigit(BaseModel):
     input_png: str | None = Field(None, description="the 28×28 image the model saw for this digit, as a base64 PNG")
 
 
+class ReadSeparator(BaseModel):
+    char: str = Field(description='".", "-", "/", or " " for a wide gap between digit groups')
+    box: list[int] = Field(description="x0, y0, x1, y1 in the uploaded image's pixels")
+    before_digit: int = Field(description="the index in its row of the digit it comes before")
+
+
+class ReadRow(BaseModel):
+    text: str = Field(description="the row as it reads, separators in their places (3.10, 279-1000, 12/05)")
+    digits: list[ReadDigit] = Field(description="the row's digits, left to right (as in digits, without input_png)")
+    separators: list[ReadSeparator] = Field(default_factory=list)
+
+
 class NumberResult(BaseModel):
     """What ``POST /api/read`` answers."""
 
     nothing_drawn: bool = Field(description="true when the image has no ink: there is nothing to read")
     message: str | None = None
-    text: str = Field("", description="the number read, left to right")
-    probability: float | None = Field(None, description="the chance that every digit is right (their product)")
-    unsure: bool | None = Field(None, description="true when any digit is unsure")
-    digits: list[ReadDigit] = Field(default_factory=list, description="one entry per digit found, left to right")
+    text: str = Field("", description="the number read: rows top to bottom joined by newlines, each left to right")
+    probability: float | None = Field(
+        None, description="the calibrated chance that the whole number is right (every digit found and read right)"
+    )
+    unsure: bool | None = Field(None, description="true when that chance is below the reader's calibrated threshold")
+    digits: list[ReadDigit] = Field(
+        default_factory=list, description="every digit found (no separators), row by row, each left to right"
+    )
+    rows: list[ReadRow] = Field(default_factory=list, description="the rows, top to bottom")
     width: int = Field(description="the uploaded image's width in pixels (the boxes' frame)")
     height: int = Field(description="the uploaded image's height in pixels")
 
