@@ -347,8 +347,8 @@ def test_read_gives_rows_and_separators(client: TestClient, mnist) -> None:
 
     rng = np.random.default_rng(12_000_000)
     scene = render_scene(mnist.x_test, mnist.y_test, rng, effects=(), rows=2, n_digits=4, separators=True)
-    data = scene.encode()[0]
-    body = client.post("/api/read", files={"file": ("rows.jpg", data, "image/jpeg")}).json()
+    data, suffix = scene.encode()
+    body = client.post("/api/read", files={"file": ("rows" + suffix, data)}).json()
     assert body["text"] == scene.text == "4.293\n227/6"
     assert [r["text"] for r in body["rows"]] == ["4.293", "227/6"]
     assert [[s["char"] for s in r["separators"]] for r in body["rows"]] == [["."], ["/"]]
