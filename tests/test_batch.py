@@ -208,11 +208,18 @@ def test_text_and_json_output_take_folders_too(digits_folder, reference):
 
 
 def test_read_into_an_output_file(mnist, predictor, tmp_path):
+    """`digits read --output` writes one row per image with what `digits read` reads, and the digits alone
+    beside the text: a page of two rows with separators (`4.293` over `227/6`, composed from MNIST test digits)
+    gives `42932276`, in CSV (the newline quoted) and in Parquet."""
     from digits import synthetic
     from digits.preprocess import load_image
     from digits.reading import read_number
 
     samples = synthetic.number_set(mnist.x_test, mnist.y_test, 4, (2, 4), seed=5, max_height=100)
+    rng = np.random.default_rng(12_000_000)
+    samples.append(
+        synthetic.render_scene(mnist.x_test, mnist.y_test, rng, effects=(), rows=2, n_digits=4, separators=True)
+    )
     files = []
     for i, sample in enumerate(samples):
         data, suffix = sample.encode()
@@ -220,16 +227,19 @@ def test_read_into_an_output_file(mnist, predictor, tmp_path):
         path = tmp_path / "numbers" / f"n{i}{suffix}"
         path.write_bytes(data)
         files.append(str(path))
-    out = tmp_path / "numbers.csv"
-    result = run_cli("read", str(tmp_path / "numbers"), "--output", str(out))
-    assert result.returncode == 0, result.stderr
-    rows = read_rows(out)
-    assert [r["file"] for r in rows] == sorted(files)
-    assert list(rows[0]) == ["file", "text", "probability", "unsure", "error"]
-    for row in rows:
-        direct = read_number(load_image(row["file"]), predictor)
-        assert row["text"] == direct.text  # read as text: a leading 0 stays
-        assert abs(float(row["probability"]) - direct.probability) < 1e-6
+    for out in (tmp_path / "numbers.csv", tmp_path / "numbers.parquet"):
+        result = run_cli("read", str(tmp_path / "numbers"), "--output", str(out))
+        assert result.returncode == 0, result.stderr
+        rows = read_rows(out)
+        assert [r["file"] for r in rows] == sorted(files)
+        assert list(rows[0]) == ["file", "text", "digits_text", "probability", "unsure", "error"]
+        for row in rows:
+            direct = read_number(load_image(row["file"]), predictor)
+            assert row["text"] == direct.text  # read as text: a leading 0 stays
+            assert row["digits_text"] == direct.digits_text
+            assert abs(float(row["probability"]) - direct.probability) < 1e-6
+        page = next(r for r in rows if r["file"] == files[-1])
+        assert (page["text"], page["digits_text"]) == ("4.293\n227/6", "42932276")
 
 
 def test_python_api_returns_rows_or_a_table(digits_folder, reference):

@@ -46,8 +46,12 @@ OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parque
 #: Images per task sent to a worker: ~64 ms of work for MNIST-sized PNGs, against well under
 #: 1 ms of inter-process overhead per task.
 CHUNK = 64
-#: The columns of an output row, after ``file``: what ``--json`` holds, flattened.
-FIELDS = {"predict": ("digit", "probability", "unsure", "error"), "read": ("text", "probability", "unsure", "error")}
+#: The columns of an output row, after ``file``: what ``--json`` holds, flattened. ``digits_text`` (read) is the
+#: digits alone, in reading order: ``text`` holds separators and newlines too (``3.10``, ``12\n34``).
+FIELDS = {
+    "predict": ("digit", "probability", "unsure", "error"),
+    "read": ("text", "digits_text", "probability", "unsure", "error"),
+}
 WORKER_DIED = "the worker process died on this file (killed, or out of memory)"
 _GLOB_CHARS = frozenset("*?[")
 
@@ -282,7 +286,10 @@ def _one_reading(predictor: Predictor, item: Item, keep_images: bool) -> dict[st
 
 def flat_row(entry: dict[str, Any], kind: str) -> dict[str, Any]:
     """An entry as an output row: ``file`` and :data:`FIELDS` (None where they do not apply)."""
-    return {"file": entry["file"], **{key: entry.get(key) for key in FIELDS[kind]}}
+    row = {"file": entry["file"], **{key: entry.get(key) for key in FIELDS[kind]}}
+    if kind == "read" and entry.get("error") is None:
+        row["digits_text"] = "".join(str(d["digit"]) for d in entry.get("digits", []))
+    return row
 
 
 # ---------------------------------------------------------------------------------------
@@ -523,9 +530,9 @@ def run_ray(
 def arrow_schema(kind: str) -> Any:
     import pyarrow as pa
 
-    answer = ("digit", pa.int64()) if kind == "predict" else ("text", pa.string())
+    answer = [("digit", pa.int64())] if kind == "predict" else [("text", pa.string()), ("digits_text", pa.string())]
     return pa.schema(
-        [("file", pa.string()), answer, ("probability", pa.float64()), ("unsure", pa.bool_()), ("error", pa.string())]
+        [("file", pa.string()), *answer, ("probability", pa.float64()), ("unsure", pa.bool_()), ("error", pa.string())]
     )
 
 
@@ -774,8 +781,8 @@ def predict_many(
 ) -> Any:
     """Recognize every image the inputs name (files, folders, globs, tables) on all cores.
 
-    Returns one row per image, in order (``file``, ``digit`` or ``text``, ``probability``, ``unsure``,
-    ``error``): a list of dicts, or with ``as_table="arrow"``/``"pandas"`` a pyarrow Table / DataFrame.
+    Returns one row per image, in order (``file``, ``digit`` or ``text`` and ``digits_text``, ``probability``,
+    ``unsure``, ``error``): a list of dicts, or with ``as_table="arrow"``/``"pandas"`` a pyarrow Table / DataFrame.
     ``kind="read"`` reads whole numbers instead of single digits.
     """
     from digits.inference import Predictor
