@@ -413,21 +413,25 @@ class Reader:
         probability, scale, size = self.ink(image)
         if seen is not None:
             seen["probability"] = probability
-        strong = int((probability >= INK_THRESHOLD).sum())
-        if strong < max(12, MIN_INK_FRACTION * probability.size):
-            return self._read_filling(image, size, top_k)
+        too_little = int((probability >= INK_THRESHOLD).sum()) < max(12, MIN_INK_FRACTION * probability.size)
         ink = np.where(probability >= INK_THRESHOLD * 0.5, probability, 0.0).astype(np.float32)
         contrast = contrast_map.ink if contrast_map is not None else None
         context = contrast if contrast is not None and contrast.shape == ink.shape else None
         try:
+            if too_little:
+                raise DigitsError("no ink found: nothing in the image looks like handwritten digits")
             learned = read_ink(ink, scale, size, self.predictor, top_k, is_digit, self.line, context)
         except DigitsError as e:
-            # Specks of ink and nothing more: perhaps a digit that fills the image, which the localizer
-            # barely sees.
+            # Specks of ink and nothing more, or less: perhaps a digit that fills the image, which the localizer
+            # barely sees, or a lone thin stroke that it saw only in pieces.
             try:
                 return self._read_filling(image, size, top_k)
-            except DigitsError:
-                raise e from None
+            except DigitsError as filling:
+                refused = filling if too_little else e
+            faint = self._seen_in_pieces(image, contrast_map, probability, scale, size, top_k)
+            if faint is None:
+                raise refused from None
+            return self._number_rows(faint)
         # A second opinion from the ink as contrast alone (digits.preprocess.ink_map), which sees thin
         # paint-program lines and huge strokes the localizer can break apart. It wins only when it reads
         # no more digits than the localizer's ink (extra "digits" are what rulings, grids and shadows
@@ -478,6 +482,39 @@ class Reader:
         other = self._number_rows(classic if chosen is learned else learned)
         kept.agrees = other.digits_text == kept.digits_text
         return kept
+
+    def _seen_in_pieces(
+        self,
+        image: Image.Image | np.ndarray,
+        contrast_map: InkMap | None,
+        probability: np.ndarray,
+        scale: float,
+        size: tuple[int, int],
+        top_k: int,
+    ) -> NumberReading | None:
+        """The contrast ink's reading where the localizer's ink held only specks: a thin pen's lone 1, which the
+        localizer marks in pieces too small to be a digit. Taken only when both row readers read it alike, the "not
+        a digit" model takes every digit for one, the localizer was sure of some of each digit's ink
+        (:data:`INK_THRESHOLD`: it learned to see through rulings, grids, frames and shadows), no digit is a bar
+        from the image's top edge to its bottom (a page's or a shadow's edge) and the page is not in two tones
+        (:func:`_shading`); None otherwise."""
+        if contrast_map is None or contrast_map.ink.shape != probability.shape or _shading(image, contrast_map):
+            return None
+        try:
+            classic = read_ink(contrast_map.ink, scale, size, self.predictor, top_k, is_digit, self.line)
+        except DigitsError:
+            return None
+        if not classic.line_agrees or not _mostly_digits(classic, 1.0):
+            return None
+        height = size[1]
+        for d in classic.digits:
+            x0, y0, x1, y1 = d.box
+            if y0 <= 0.02 * height and y1 >= 0.98 * height:
+                return None
+            seen = probability[int(y0 * scale) : int(np.ceil(y1 * scale)), int(x0 * scale) : int(np.ceil(x1 * scale))]
+            if seen.size == 0 or seen.max() < INK_THRESHOLD:
+                return None
+        return classic
 
     def _number_rows(self, reading: NumberReading) -> NumberReading:
         """The reading without the rows that are not the number (:func:`number_rows`), when a rule is loaded."""
