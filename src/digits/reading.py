@@ -126,7 +126,16 @@ SHADED_PAPER = 0.8
 #: dark half of a page (1.226 or more; digits filling their image: 0.863 at most, a stroke along one side).
 SHADED_BORDER = 1.0
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
-FEATURES = ("sum_log_p", "min_log_p", "digits", "height_spread", "rows", "second_opinion_agrees", "line_agrees")
+FEATURES = (
+    "sum_log_p",
+    "min_log_p",
+    "digits",
+    "height_spread",
+    "rows",
+    "second_opinion_agrees",
+    "line_agrees",
+    "max_not_digit",
+)
 #: What a row's chance of being part of the number is computed from (see :func:`row_features`).
 ROW_FEATURES = ("log_digits", "height", "readers_agree", "mean_log_p", "min_log_p", "max_not_digit", "mean_not_digit")
 
@@ -161,15 +170,23 @@ def _record(path: str) -> dict | None:
 def reading_features(reading: NumberReading) -> np.ndarray:
     """What a reading's chance of being right is judged by: how sure the classifier is of its digits (the
     sum and the least of their log-probabilities), how many there are, how much their heights differ
-    (a piece of a digit, or a mark that is not one, is shorter or taller than its neighbours), rows, and
-    whether the two inks (the localizer's and contrast alone) gave the same digits."""
+    (a piece of a digit, or a mark that is not one, is shorter or taller than its neighbours), rows,
+    whether the two inks (the localizer's and contrast alone) and each row's two readers gave the same
+    digits, and the most P(not a digit) of the digits' 28×28 images: a page with no number on it is read
+    from a doodle, a letter or a page's edge, which the classifier can be sure of and the "not a digit"
+    model often is not (0.5 for a digit without an image)."""
     p = np.clip([d.probability for d in reading.digits], 1e-6, 1.0)
     logs = np.log(p)
     heights = np.array([d.box[3] - d.box[1] for d in reading.digits], dtype=np.float64)
     spread = float(heights.std() / max(heights.mean(), 1.0)) if len(heights) else 0.0
     agrees = {True: 1.0, False: 0.0, None: 0.5}[reading.agrees]
     line = {True: 1.0, False: 0.0, None: 0.5}[reading.line_agrees]
-    return np.array([logs.sum(), logs.min(), len(p), spread, len(reading.rows), agrees, line], dtype=np.float64)
+    crops = [d.image for d in reading.digits if d.image is not None]
+    refused = p_not_digit(np.stack(crops)).tolist() if crops else []
+    not_digit = max(refused + [0.5] * (len(reading.digits) - len(crops)), default=0.5)
+    return np.array(
+        [logs.sum(), logs.min(), len(p), spread, len(reading.rows), agrees, line, not_digit], dtype=np.float64
+    )
 
 
 def row_features(reading: NumberReading) -> np.ndarray:
