@@ -5,7 +5,8 @@
 Real numbers: every image in ``realworld-dev/numbers`` read by the same code as ``digits read``;
 "exact" means the digits alone (separators and spaces left out), in order, equal the label. Real single
 digits: every image in ``realworld-dev/single`` read the same way, as a user who does not know that
-``digits predict`` is for one digit would read it ("exact": the one digit and nothing else).
+``digits predict`` is for one digit would read it ("exact": the one digit and nothing else). For both, it
+counts the readings not flagged unsure, right and wrong.
 
 Composed scenes (``digits.synthetic.render_scene``) from MNIST *test* digits with seeds never used
 in training, one case per effect: 4-digit numbers on ruled paper, squared paper, inside a frame,
@@ -106,33 +107,51 @@ def main() -> int:
         with open(real / "labels.csv", newline="") as f:
             labelled = list(csv.DictReader(f))
         singles = [r for r in labelled if r["file"].startswith("single/")]
-        right, missed = 0, []
+        right, missed, flags = 0, [], [0, 0]  # flags: right and not flagged unsure, wrong and not flagged
         for r in singles:
             reading = read(load_image(str(real / r["file"])))
             got = reading.digits_text if reading else None
             right += got == r["label"]
+            flags[got != r["label"]] += bool(reading and not reading.unsure)
             if got != r["label"]:
                 missed.append({"file": r["file"], "label": r["label"], "read": got})
-        results["realworld_single_read"] = {"images": len(singles), "exact": right, "wrong": missed}
-        print(f"real single digits ({real}/single) read as numbers: {right} of {len(singles)} exactly")
+        results["realworld_single_read"] = {
+            "images": len(singles),
+            "exact": right,
+            "right_unflagged": flags[0],
+            "wrong_unflagged": flags[1],
+            "wrong": missed,
+        }
+        print(
+            f"real single digits ({real}/single) read as numbers: {right} of {len(singles)} exactly; not flagged "
+            f"unsure: {flags[0]} right, {flags[1]} wrong"
+        )
         for w in missed:
             print(f"  {w['file']}: {w['label']} read as {w['read']}")
         rows = [r for r in labelled if r["file"].startswith("numbers/")]
-        exact, wrong, start = 0, [], time.perf_counter()
+        exact, wrong, flags, start = 0, [], [0, 0], time.perf_counter()
         for r in rows:
             image = load_image(str(real / r["file"]))
             reading = read(image)
             got = reading.digits_text if reading else None
+            flags[got != r["label"]] += bool(reading and not reading.unsure)
             if got == r["label"]:
                 exact += 1
             else:
                 wrong.append({"file": r["file"], "label": r["label"], "read": got})
                 if fail_dir and reading:
                     annotate(image, reading).save(fail_dir / (Path(r["file"]).stem + ".png"))
-        results["realworld_numbers"] = {"images": len(rows), "exact": exact, "wrong": wrong}
+        results["realworld_numbers"] = {
+            "images": len(rows),
+            "exact": exact,
+            "right_unflagged": flags[0],
+            "wrong_unflagged": flags[1],
+            "wrong": wrong,
+        }
         print(
             f"real numbers ({real}/numbers): {exact} of {len(rows)} read exactly "
-            f"({(time.perf_counter() - start) / max(len(rows), 1) * 1000:.0f} ms each)"
+            f"({(time.perf_counter() - start) / max(len(rows), 1) * 1000:.0f} ms each); not flagged unsure: "
+            f"{flags[0]} right, {flags[1]} wrong"
         )
         for w in wrong:
             print(f"  {w['file']}: {w['label']} read as {w['read']}")

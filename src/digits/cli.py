@@ -713,9 +713,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--reader",
         action="store_true",
         help="calibrate the number reader instead: which rows are not the number, and P(reading right), on "
-        "composed scenes, written to reader.json",
+        "composed scenes, photos of digits and pages with no number, written to reader.json",
     )
-    p.add_argument("--scenes", type=_positive_int, default=600, help="--reader: scenes to fit on (default 600)")
+    p.add_argument(
+        "--scenes",
+        type=_positive_int,
+        default=600,
+        help="--reader: composed scenes to fit on (default 600), with a third as many photos of one digit, a sixth "
+        "as many of numbers and a quarter as many pages with no number",
+    )
     p.add_argument(
         "--row-scenes",
         type=_positive_int,

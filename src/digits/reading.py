@@ -135,6 +135,7 @@ FEATURES = (
     "second_opinion_agrees",
     "line_agrees",
     "max_not_digit",
+    "log_height_share",
 )
 #: What a row's chance of being part of the number is computed from (see :func:`row_features`).
 ROW_FEATURES = ("log_digits", "height", "readers_agree", "mean_log_p", "min_log_p", "max_not_digit", "mean_not_digit")
@@ -172,9 +173,10 @@ def reading_features(reading: NumberReading) -> np.ndarray:
     sum and the least of their log-probabilities), how many there are, how much their heights differ
     (a piece of a digit, or a mark that is not one, is shorter or taller than its neighbours), rows,
     whether the two inks (the localizer's and contrast alone) and each row's two readers gave the same
-    digits, and the most P(not a digit) of the digits' 28×28 images: a page with no number on it is read
+    digits, the most P(not a digit) of the digits' 28×28 images: a page with no number on it is read
     from a doodle, a letter or a page's edge, which the classifier can be sure of and the "not a digit"
-    model often is not (0.5 for a digit without an image)."""
+    model often is not (0.5 for a digit without an image); and the log of the tallest digit's share of the
+    image's height: a photo of one digit shows it big, a mark read as a lone digit on an empty page is small."""
     p = np.clip([d.probability for d in reading.digits], 1e-6, 1.0)
     logs = np.log(p)
     heights = np.array([d.box[3] - d.box[1] for d in reading.digits], dtype=np.float64)
@@ -184,8 +186,9 @@ def reading_features(reading: NumberReading) -> np.ndarray:
     crops = [d.image for d in reading.digits if d.image is not None]
     refused = p_not_digit(np.stack(crops)).tolist() if crops else []
     not_digit = max(refused + [0.5] * (len(reading.digits) - len(crops)), default=0.5)
+    share = np.log(np.clip(heights.max(initial=0.0) / max(reading.size[1], 1), 1e-4, 1.0))
     return np.array(
-        [logs.sum(), logs.min(), len(p), spread, len(reading.rows), agrees, line, not_digit], dtype=np.float64
+        [logs.sum(), logs.min(), len(p), spread, len(reading.rows), agrees, line, not_digit, share], dtype=np.float64
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -246,8 +247,12 @@ def train_localizer(options: LocalizerOptions, verbose: int = 1) -> dict[str, An
     return finish_run(metrics, run_dir, model, onnx_path, options, (started, compose_seconds, fit_seconds))
 
 
-#: Seeds of the scenes the reading calibration is fitted on (neither the localizer's nor the benchmarks').
+#: Seeds of the scenes the reading calibration is fitted on (neither the localizer's nor the benchmarks') ...
 CALIBRATION_SEED = 5_000_000
+#: ... of its photos of one digit, of its photos of a number, and of its pages with no number on them.
+ONE_DIGIT_SEED = 5_700_000
+NUMBER_PHOTO_SEED = 5_800_000
+NO_NUMBER_SEED = 5_900_000
 #: Seeds of the composed pages the rule for rows that are not the number is fitted on.
 ROWS_SEED = 4_000_000
 #: A row is left out when it is likelier not part of the number than part of it.
@@ -319,6 +324,35 @@ def fit_row_rule(
     return rule, seconds
 
 
+def calibration_pages(x_val: np.ndarray, y_val: np.ndarray, scenes: int) -> Iterator[tuple[bytes, str]]:
+    """The pages the reading calibration is fitted on, each as (encoded image, the digits it holds), made of
+    ``x_val``/``y_val``: ``scenes`` composed pages (each effect on one page in eight, one to three rows of one to
+    six digits, touching pairs, separators); a third as many photos of one digit and a sixth as many of a number of
+    two to six digits (close up, a quarter with a thin pen: the photos people take of a digit, which fill the
+    frame); and a quarter as many pages with no number (every effect on a page in 2.5, doodles and letters
+    among them), whose every reading is wrong."""
+    from digits.synthetic import EFFECTS, pick, render_digit, render_number, render_scene
+
+    for k in range(scenes):
+        rng = np.random.default_rng(CALIBRATION_SEED + k)
+        effects = tuple(e for e in EFFECTS if rng.random() < 0.12)  # one or two effects on most pages
+        scene = render_scene(x_val, y_val, rng, effects=effects, n_digits=(1, 6))
+        yield scene.encode()[0], scene.digits_text
+    for k in range(scenes // 3):
+        rng = np.random.default_rng(ONE_DIGIT_SEED + k)
+        i = int(rng.integers(len(x_val)))
+        yield render_digit(x_val[i], int(y_val[i]), rng, thin_rate=0.25).encode()[0], str(int(y_val[i]))
+    for k in range(scenes // 6):
+        rng = np.random.default_rng(NUMBER_PHOTO_SEED + k)
+        ds, ls = pick(x_val, y_val, rng, int(rng.integers(2, 7)))
+        photo = render_number(ds, ls, rng, touching=bool(rng.random() < 0.3), thin_rate=0.25)
+        yield photo.encode()[0], "".join(map(str, ls))
+    for k in range(scenes // 4):
+        rng = np.random.default_rng(NO_NUMBER_SEED + k)
+        effects = tuple(e for e in EFFECTS if rng.random() < 0.4) or ("frame",)
+        yield render_scene(x_val, y_val, rng, effects=effects, n_digits=0).encode()[0], ""
+
+
 def calibrate_reader(
     data_dir: str | None = None,
     scenes: int = 600,
@@ -334,14 +368,14 @@ def calibrate_reader(
     images no shipped model trained on), so the classifier is as sure of them as of new handwriting. First
     ``row_scenes`` pages with every kind of effect are read without the row rule, and a logistic fit of "this
     row is part of the number" on :data:`digits.reading.ROW_FEATURES` gives it (:func:`fit_row_rule`). Then
-    ``scenes`` pages (each effect on one page in eight, one to three rows, touching pairs, separators) are read
-    with it; a logistic fit of "the digits are exactly right" on :data:`digits.reading.FEATURES` gives the
-    probability, and the threshold keeps the most readings whose error rate is at most ``target``.
+    ``scenes`` pages, with photos of one digit and of numbers and pages with no number
+    (:func:`calibration_pages`), are read with it; a logistic fit of "the digits are exactly right" on
+    :data:`digits.reading.FEATURES` gives the probability, and the threshold keeps the most readings whose error
+    rate is at most ``target``.
     Writes ``reader.json`` (default: the package's) and returns the record.
     """
     from digits import calibration, data
     from digits.reading import FEATURES, Reader, reading_features, record_path
-    from digits.synthetic import EFFECTS, render_scene
     from digits.train import _command_line
 
     if scenes < 50:
@@ -354,17 +388,14 @@ def calibrate_reader(
     reader = Reader(calibration=False, rows=rows_rule)
     features, right, refused = [], [], 0
     started = time.time()
-    for k in range(scenes):
-        rng = np.random.default_rng(CALIBRATION_SEED + k)
-        effects = tuple(e for e in EFFECTS if rng.random() < 0.12)  # one or two effects on most pages
-        scene = render_scene(x_val, y_val, rng, effects=effects)
+    for image, truth in calibration_pages(x_val, y_val, scenes):
         try:
-            reading = reader.read(load_image(scene.encode()[0]))
+            reading = reader.read(load_image(image))
         except DigitsError:
             refused += 1
             continue
         features.append(reading_features(reading))
-        right.append(reading.digits_text == scene.digits_text)
+        right.append(reading.digits_text == truth)
     x, y = np.array(features), np.array(right, dtype=bool)
     weights = calibration.fit_logistic(x, y)
     p = calibration.logistic_probability(x, weights)
@@ -375,8 +406,10 @@ def calibrate_reader(
         "weights": [float(w) for w in weights],
         "unsure_below": float(chosen["threshold"]),
         "target_risk": target,
-        "fitted_on": f"{len(y)} composed scenes of MNIST validation digits (seeds {CALIBRATION_SEED}+), "
-        f"{refused} refused as empty",
+        "fitted_on": f"{len(y)} readings of {scenes} composed scenes of MNIST validation digits (seeds "
+        f"{CALIBRATION_SEED}+), {scenes // 3} photos of one digit ({ONE_DIGIT_SEED}+), {scenes // 6} photos of a "
+        f"number ({NUMBER_PHOTO_SEED}+) and {scenes // 4} pages with no number ({NO_NUMBER_SEED}+); {refused} "
+        "refused as empty",
         "scenes_read_right": float(y.mean()),
         "coverage": float(chosen["coverage"]),
         "risk": float(chosen["risk"]),
@@ -391,7 +424,7 @@ def calibrate_reader(
     write_json(path, record)
     if verbose:
         print(
-            f"{len(y)} scenes read, {y.mean():.1%} exactly right; ECE {record['ece_product']:.1%} (product of the "
+            f"{len(y)} pages read, {y.mean():.1%} exactly right; ECE {record['ece_product']:.1%} (product of the "
             f"digits) -> {record['ece_calibrated']:.1%}; unsure below {record['unsure_below']:.3f} keeps "
             f"{record['coverage']:.1%} at {record['risk']:.2%} wrong (target {target:g}); wrote {path}"
         )
