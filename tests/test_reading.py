@@ -290,25 +290,28 @@ def test_a_shadow_across_a_blank_page_is_not_a_digit_that_fills_it(reader):
     assert read == [], read
 
 
-def test_real_photos_of_numbers_through_the_cli():
-    """People's own photos and drawings of numbers, through the real `digits read` command."""
+def _real_through_the_cli(folder: str) -> tuple[list[bool], list[bool]]:
+    """realworld-dev's images in ``folder`` ("numbers/" or "single/") read by the real `digits read --json`:
+    for each, whether its digits are exactly its label and whether it was left unflagged (not unsure)."""
     if not (REALWORLD / "labels.csv").is_file():
         pytest.fail(f"realworld-dev not found in {REALWORLD}")
     with open(REALWORLD / "labels.csv", newline="") as f:
-        labels = {r["file"]: r["label"] for r in csv.DictReader(f) if r["file"].startswith("numbers/")}
+        labels = {r["file"]: r["label"] for r in csv.DictReader(f) if r["file"].startswith(folder)}
     files = [str(REALWORLD / name) for name in labels]
     out = subprocess.run([sys.executable, "-m", "digits", "read", "--json", *files], capture_output=True, text=True)
     assert "Traceback" not in out.stderr
     entries = json.loads(out.stdout)
-    exact = sum(
-        "".join(str(d["digit"]) for d in e.get("digits", [])) == labels[n] for e, n in zip(entries, labels, strict=True)
-    )
-    assert exact >= 31, f"{exact} of {len(labels)} read exactly"
-    # Confidence people can act on: no reading left unflagged is wrong, and most right ones are not flagged.
     right = [
         "".join(str(d["digit"]) for d in e.get("digits", [])) == labels[n] for e, n in zip(entries, labels, strict=True)
     ]
-    unflagged = [e.get("unsure") is False for e in entries]
+    return right, [e.get("unsure") is False for e in entries]
+
+
+def test_real_photos_of_numbers_through_the_cli():
+    """People's own photos and drawings of numbers, through the real `digits read` command."""
+    right, unflagged = _real_through_the_cli("numbers/")
+    assert sum(right) >= 31, f"{sum(right)} of {len(right)} read exactly"
+    # Confidence people can act on: no reading left unflagged is wrong, and most right ones are not flagged.
     assert not any(u and not r for u, r in zip(unflagged, right, strict=True)), "a wrong reading not flagged unsure"
     assert sum(u and r for u, r in zip(unflagged, right, strict=True)) >= 0.8 * sum(right)
 
@@ -318,19 +321,8 @@ def test_real_photos_of_one_digit_read_as_numbers_through_the_cli():
     unsure when right. The localizer breaks a big digit into pieces that the contrast ink reads whole, and the
     reading calibration used to take that disagreement for a warning: 65 of the 213 right were flagged. It is now
     fitted on photos of one digit too, with the digit's share of the image's height as a score."""
-    if not (REALWORLD / "labels.csv").is_file():
-        pytest.fail(f"realworld-dev not found in {REALWORLD}")
-    with open(REALWORLD / "labels.csv", newline="") as f:
-        labels = {r["file"]: r["label"] for r in csv.DictReader(f) if r["file"].startswith("single/")}
-    files = [str(REALWORLD / name) for name in labels]
-    out = subprocess.run([sys.executable, "-m", "digits", "read", "--json", *files], capture_output=True, text=True)
-    assert "Traceback" not in out.stderr
-    entries = json.loads(out.stdout)
-    right = [
-        "".join(str(d["digit"]) for d in e.get("digits", [])) == labels[n] for e, n in zip(entries, labels, strict=True)
-    ]
-    assert sum(right) >= 212, f"{sum(right)} of {len(labels)} read right"
-    unflagged = [e.get("unsure") is False for e in entries]
+    right, unflagged = _real_through_the_cli("single/")
+    assert sum(right) >= 212, f"{sum(right)} of {len(right)} read right"
     assert not any(u and not r for u, r in zip(unflagged, right, strict=True)), "a wrong reading not flagged unsure"
     assert sum(u and r for u, r in zip(unflagged, right, strict=True)) >= 0.9 * sum(right)
 
