@@ -16,7 +16,9 @@ every effect. Prints a table and writes bench/out/reading.json. "Wrong, sure" co
 and not flagged unsure: the readings a user would act on and be misled by; "right, unsure" the scenes read right
 but flagged unsure, which a user would check for nothing. The last case, "no number", is pages with no digit on
 them (each effect on a page in 2.5: letters, doodles, frames, a page's edge…): "read exactly" is the share
-refused as holding no digits, and "wrong, sure" the pages read as a number not flagged unsure.
+refused as holding no digits, and "wrong, sure" the pages read as a number not flagged unsure. For the cases
+whose scenes have several rows (each row a 4-digit number), it also counts the rows read exactly: row by row
+where the reading found as many rows as the scene has, every row wrong where it did not.
 """
 
 from __future__ import annotations
@@ -163,12 +165,20 @@ def main() -> int:
     for name in names:  # each case's seeds are its own, whichever cases are run
         scenes = scene_case(name, mnist.x_test, mnist.y_test, args.scenes, SEED + 100_000 * list(CASES).index(name))
         exact = sure_wrong = unsure_right = 0
+        rows_right = rows_total = 0  # scenes of several rows: each of their rows, a 4-digit number of its own
         for k, s in enumerate(scenes):
             image = load_image(s.encode()[0])
             reading = read(image)
             whole = name in ("separator", "every effect mixed")
             got = (reading.text if whole else reading.digits_text) if reading else None
             want = None if not s.labels else s.text if whole else s.digits_text
+            if want is not None and "\n" in s.text:
+                truth = [r if whole else "".join(c for c in r if c.isdigit()) for r in s.text.split("\n")]
+                read_rows = [r.text if whole else r.digits_text for r in reading.rows] if reading else []
+                rows_total += len(truth)
+                # Row by row when the reading found as many rows; otherwise every row of the scene counts as wrong.
+                if len(read_rows) == len(truth):
+                    rows_right += sum(a == b for a, b in zip(read_rows, truth, strict=True))
             if got == want:
                 exact += 1
                 unsure_right += bool(reading and reading.unsure)
@@ -185,7 +195,16 @@ def main() -> int:
             "wrong_sure": sure_wrong,
             "right_unsure": unsure_right,
         }
+        if rows_total:
+            results["cases"][name]["rows"] = rows_total
+            results["cases"][name]["rows_exact"] = rows_right
         print(f"| {name} | {len(scenes)} | {rate * 100:.1f} % | {sure_wrong} | {unsure_right} |", flush=True)
+    for name, case in results["cases"].items():
+        if case.get("rows"):
+            print(
+                f"{name}: {case['rows_exact']} of {case['rows']} rows read exactly "
+                f"({case['rows_exact'] / case['rows'] * 100:.1f} %) in its scenes of several rows"
+            )
     write_json(args.out, results)
     print(f"\nwrote {args.out}; reproduce: {results['command']}")
     return 0
