@@ -20,16 +20,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import captures  # bench/captures.py: the ways a photo is captured
 import reading as bench  # bench/reading.py: the composed cases
 
 
-def enlarged(image, pixels: float, most: float):
-    """``image`` (Pillow) enlarged to about ``pixels`` pixels, by at most ``most``; None when not worth it."""
-    from PIL import Image
-
+def enlarged(image: Image.Image, pixels: float, most: float) -> Image.Image | None:
+    """``image`` enlarged to about ``pixels`` pixels, by at most ``most``; None when not worth it."""
     factor = min(most, float(np.sqrt(pixels / (image.width * image.height))))
     if factor < 1.25:
         return None
@@ -43,7 +42,7 @@ def main() -> int:
     parser.add_argument("--scenes", type=int, default=100, help="scenes per case (default 100)")
     parser.add_argument("--pixels", type=float, default=640 * 480, help="enlarge to this many pixels")
     parser.add_argument("--most", type=float, default=2.0, help="enlarge by at most this factor")
-    parser.add_argument("--cases", help="comma-separated case names (default: every case with a number)")
+    parser.add_argument("--cases", help="comma-separated case names (default: every case)")
     parser.add_argument("--out", help="JSON file of every image's two readings: right or not, and probability")
     args = parser.parse_args()
 
@@ -56,7 +55,7 @@ def main() -> int:
 
     records: list[dict] = []
 
-    def both(image, want: str, whole: bool, where: str) -> np.ndarray:
+    def both(image: Image.Image, want: str, whole: bool, where: str) -> np.ndarray:
         """Whether ``image`` reads ``want`` as it is, enlarged (as it is when not enlarged), and enlarged where
         that reading is the likelier of the two (its calibrated probability); one record kept per image."""
         out, sure = [], []
