@@ -59,7 +59,8 @@ def main() -> int:
         """Whether ``image`` reads ``want`` as it is, enlarged (as it is when not enlarged), and enlarged where
         that reading is the likelier of the two (its calibrated probability); one record kept per image."""
         out, sure = [], []
-        for picture in (image, enlarged(image, args.pixels, args.most)):
+        bigger = enlarged(image, args.pixels, args.most)
+        for picture in (image, bigger):
             if picture is None:
                 out.append(out[0])
                 sure.append(sure[0])
@@ -71,14 +72,18 @@ def main() -> int:
             except DigitsError:
                 out.append(want == "")  # a page with no number is read right when refused
                 sure.append(-1.0)
-        records.append({"where": where, "right": out, "probability": sure})
+        records.append({"where": where, "enlarged": bigger is not None, "right": out, "probability": sure})
         return np.array([out[0], out[1], out[1] if sure[1] > sure[0] else out[0]], dtype=int)
 
     totals = np.zeros(3, dtype=int)
     real = Path(args.realworld)
+    if not (real / "labels.csv").is_file():
+        print(f"error: no labels.csv in {real}", file=sys.stderr)
+        return 2
     with open(real / "labels.csv", newline="") as f:
         numbers = [r for r in csv.DictReader(f) if r["file"].startswith("numbers/")]
-    print("| capture (33 real numbers) | as it is | enlarged | the likelier |\n| --- | ---: | ---: | ---: |")
+    print(f"| capture ({len(numbers)} real numbers) | as it is | enlarged | the likelier |")
+    print("| --- | ---: | ---: | ---: |")
     for name, change in captures.VARIANTS.items():
         count = np.zeros(3, dtype=int)
         for r in numbers:
@@ -96,9 +101,8 @@ def main() -> int:
         whole = name in ("separator", "every effect mixed")
         count, moved = np.zeros(3, dtype=int), 0
         for scene in bench.scene_case(name, mnist.x_test, mnist.y_test, args.scenes, seed):
-            image = load_image(scene.encode()[0])
-            moved += enlarged(image, args.pixels, args.most) is not None
-            count += both(image, scene.text if whole else scene.digits_text, whole, name)
+            count += both(load_image(scene.encode()[0]), scene.text if whole else scene.digits_text, whole, name)
+            moved += records[-1]["enlarged"]
         print(f"| {name} | {count[0]} | {count[1]} | {count[2]} | {moved} |", flush=True)
     if args.out:
         from digits.fsutil import write_json
