@@ -152,11 +152,31 @@ def test_no_handwriting_is_not_a_number(mnist, reader):
         try:
             reading = reader.read(s.image)
         except DigitsError as e:
-            assert str(e).startswith("no ink found")
+            assert str(e).startswith(("no ink found", "no number found")), e
             refused += 1
             continue
         assert reading.digits, "a reading always has digits"
     assert refused >= 0.8 * len(cases) * 3, refused
+
+
+def test_print_showing_through_an_empty_page_is_no_number(mnist, reader):
+    """Printed text showing through a page with no handwriting (with other paper effects now and then) is marked
+    as ink by the localizer and read as long strings of digits, which the reading's calibrated probability puts
+    near zero: such readings are refused as no number (``NO_NUMBER_BELOW``), with the reason. Of these 40 pages,
+    13 were read as a number before, and 5 are."""
+    paper = [e for e in EFFECTS if e not in ("distractors", "pencil", "showthrough")]
+    read, refused = [], 0
+    for k in range(40):
+        rng = np.random.default_rng(SEED + 4000 + k)
+        effects = ("showthrough", *(e for e in paper if rng.random() < 0.3))
+        s = render_scene(mnist.x_test, mnist.y_test, rng, effects=effects, n_digits=0)
+        try:
+            reading = reader.read(load_image(s.encode()[0]))
+        except DigitsError as e:
+            refused += str(e).startswith("no number found: the marks read as")
+            continue
+        read.append((k, reading.text))
+    assert len(read) <= 8 and refused >= 5, (read, refused)
 
 
 def test_marks_that_are_no_number_are_not_read_surely(mnist, reader):
@@ -173,7 +193,7 @@ def test_marks_that_are_no_number_are_not_read_surely(mnist, reader):
         try:
             reading = reader.read(load_image(s.encode()[0]))
         except DigitsError as e:
-            assert str(e).startswith("no ink found"), e
+            assert str(e).startswith(("no ink found", "no number found")), e
             continue
         if not reading.unsure:
             sure.append((k, reading.text))

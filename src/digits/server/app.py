@@ -104,8 +104,10 @@ class ReadRow(BaseModel):
 class NumberResult(BaseModel):
     """What ``POST /api/read`` answers."""
 
-    nothing_drawn: bool = Field(description="true when the image has no ink: there is nothing to read")
-    message: str | None = None
+    nothing_drawn: bool = Field(
+        description="true when the image has no ink, or no mark in it reads as a number: there is nothing to read"
+    )
+    message: str | None = Field(None, description="why nothing was read, when nothing was")
     text: str = Field("", description="the number read: rows top to bottom joined by newlines, each left to right")
     probability: float | None = Field(
         None, description="the calibrated chance that the whole number is right (every digit found and read right)"
@@ -215,6 +217,11 @@ def _png_base64(image: np.ndarray) -> str:
 def _is_no_ink(error: DigitsError) -> bool:
     """Whether preprocessing refused the image because it is blank (a result, not an error)."""
     return str(error).startswith("no ink found")
+
+
+def _is_no_number(error: DigitsError) -> bool:
+    """Whether the reader refused what it read as no number (a result, not an error: the camera's empty view)."""
+    return str(error).startswith("no number found")
 
 
 def _version(*distributions: str) -> str | None:
@@ -422,7 +429,8 @@ def create_app(
     async def read(request: Request) -> dict[str, Any]:
         """The number in the image, with each digit's probability and box (in the image's pixels).
 
-        A blank image gives ``nothing_drawn: true`` and an empty ``text``.
+        A blank image gives ``nothing_drawn: true`` and an empty ``text``; so does one whose marks read as no
+        number (``digits.reading.NO_NUMBER_BELOW``), with the reason in ``message``.
         """
         data = await upload(request)
 
@@ -435,6 +443,8 @@ def create_app(
             except DigitsError as e:
                 if _is_no_ink(e):
                     return {"nothing_drawn": True, "message": NOTHING_DRAWN, **size}
+                if _is_no_number(e):
+                    return {"nothing_drawn": True, "message": str(e), **size}
                 raise
             found = reading.to_dict()
             for entry, digit in zip(found["digits"], reading.digits, strict=True):

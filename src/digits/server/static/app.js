@@ -353,12 +353,16 @@
     renderBoxes();
   }
 
-  function showNothing() {
+  function showNothing(answer) {
     showEmpty();
     const label = mode === "number" ? "number-label" : "result-label";
     const detail = mode === "number" ? "number-detail" : "result-detail";
-    $(label).textContent = "Nothing drawn";
-    $(detail).textContent = "The model found no ink here, so there is nothing to read.";
+    // The reader refuses marks that read as a number almost surely wrongly ("no number found: ..."), with why.
+    const why = typeof answer.message === "string" && answer.message.startsWith("no number found: ")
+      ? answer.message.slice("no number found: ".length)
+      : null;
+    $(label).textContent = why ? "No number found" : "Nothing drawn";
+    $(detail).textContent = why ? `Nothing here reads as a number: ${why}.` : "The model found no ink here, so there is nothing to read.";
   }
 
   function showError(message) {
@@ -382,7 +386,7 @@
 
   function show(answer) {
     if (answer.nothing_drawn) {
-      showNothing();
+      showNothing(answer);
       return;
     }
     if (mode === "number") return showNumber(answer);
