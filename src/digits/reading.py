@@ -127,9 +127,10 @@ SHADED_PAPER = 0.8
 SHADED_BORDER = 1.0
 #: A reading whose calibrated chance of being right is below this is no number at all: the marks read are
 #: printed text showing through the paper, a page's edge, a doodle. On the failure study's composed pages
-#: (seeds 8,000,000 on, 900 with a number and 100 without), 100 pages with no handwriting (9,500,000 on) and the
-#: 247 real images, no right reading was under 0.037, and 0.01 refuses 15 of the 55 readings of pages with no
-#: number, 7 of the 24 of pages with no handwriting, and 2 wrong readings of pages with a number.
+#: (seeds 8,000,000 on, 900 with a number and 100 without), 100 pages with no handwriting (9,500,000 on) and
+#: the 247 real images, the least likely right reading was at 0.036973, and 0.01 refuses 15 of the 55
+#: readings of pages with no number, 7 of the 24 of pages with no handwriting, and 2 wrong readings of pages
+#: with a number (docs/confidence.md).
 NO_NUMBER_BELOW = 0.01
 #: What the reading's calibrated probability is computed from (see :func:`reading_features`).
 FEATURES = (
