@@ -45,3 +45,23 @@ def trained_run(tmp_path_factory, mnist_dir):
 def test_subset(mnist) -> tuple[np.ndarray, np.ndarray]:
     """The first 2,000 real MNIST test images and labels."""
     return mnist.x_test[:2000], mnist.y_test[:2000]
+
+
+@pytest.fixture(scope="session")
+def no_number_page(mnist) -> tuple[bytes, str]:
+    """A composed page with no handwriting, printed text showing through it, that the packaged reader refuses as
+    no number (the first of 40 held-out seeds that is): its file bytes and suffix."""
+    from digits.errors import DigitsError
+    from digits.reading import Reader
+    from digits.synthetic import render_scene
+
+    reader = Reader()
+    for k in range(40):
+        rng = np.random.default_rng(8_100_000 + 4000 + k)
+        data, suffix = render_scene(mnist.x_test, mnist.y_test, rng, effects=("showthrough",), n_digits=0).encode()
+        try:
+            reader.read(data)
+        except DigitsError as e:
+            if str(e).startswith("no number found"):
+                return data, suffix
+    pytest.fail("no page of the 40 was refused as no number")
