@@ -54,6 +54,7 @@ def read_rate(reader: Reader, samples, whole: bool = False) -> float:
         ("ruled paper", {"effects": ("ruled",)}, 0.85),
         ("squared paper", {"effects": ("squared",)}, 0.85),
         ("frame", {"effects": ("frame",)}, 0.75),
+        ("form", {"effects": ("frame",), "form_rate": 1.0}, 0.80),
         ("shadow", {"effects": ("shadow",)}, 0.85),
         ("faint pencil", {"effects": ("pencil",)}, 0.85),
     ],
@@ -471,11 +472,19 @@ def test_a_shadow_edge_across_the_photo_is_not_the_number(mnist, reader):
     assert all(d.box[3] - d.box[1] < 0.9 * image.height for d in reading.digits)
 
 
-def _scene(mnist, seed: int, effects: tuple[str, ...], touching: bool = False):
+def _scene(mnist, seed: int, effects: tuple[str, ...], touching: bool = False, **kwargs):
     """A one-row scene of four MNIST test digits, as ``bench/reading.py`` composes its cases."""
     rng = np.random.default_rng(seed)
     return render_scene(
-        mnist.x_test, mnist.y_test, rng, effects=effects, rows=1, n_digits=4, touching=touching, separators=False
+        mnist.x_test,
+        mnist.y_test,
+        rng,
+        effects=effects,
+        rows=1,
+        n_digits=4,
+        touching=touching,
+        separators=False,
+        **kwargs,
     )
 
 
@@ -491,6 +500,17 @@ def test_the_walls_of_a_tight_frame_or_a_forms_boxes_are_not_1s(mnist, reader):
     touching = _scene(mnist, 8_700_029, effects=(), touching=True)
     assert (ruled.digits_text, touching.digits_text) == ("9881", "5617")
     for s in (ruled, touching):
+        assert reader.read(load_image(s.encode()[0])).digits_text == s.digits_text
+
+
+def test_a_wall_that_a_digit_touches_is_not_a_1(mnist, reader):
+    """A form's wall, or a frame's side, that runs on well beyond the digits and turns at both its corners is a
+    wall even where the digit beside it touches it, so that its stroke is denser than a wall alone (d466405 read
+    these pages 418614, 121516 and 951317); and a wall shared by two boxes is near the number even when the first
+    box holds a 1 (the number's extent counts its narrow pieces too)."""
+    pages = [_scene(mnist, 8_050_051, ("frame",), form_rate=1.0)]
+    pages += [_scene(mnist, seed, ("frame",)) for seed in (8_300_030, 8_300_073)]
+    for s in pages:
         assert reader.read(load_image(s.encode()[0])).digits_text == s.digits_text
 
 
@@ -536,6 +556,37 @@ def test_effects_are_known_names(mnist):
     assert len(s.labels) == len(s.boxes) == sum(len(r) for r in s.rows)
     same = render_scene(mnist.x_test, mnist.y_test, np.random.default_rng(1), effects=EFFECTS, rows=2, separators=True)
     assert np.array_equal(np.asarray(s.image), np.asarray(same.image)) and s.text == same.text  # seeded
+
+
+def _holds(polyline: np.ndarray, point: tuple[float, float]) -> bool:
+    """Whether a box (its corners as a polyline) holds a point."""
+    return bool(
+        polyline[:, 0].min() <= point[0] <= polyline[:, 0].max()
+        and polyline[:, 1].min() <= point[1] <= polyline[:, 1].max()
+    )
+
+
+def test_a_forms_boxes_hold_one_digit_each_and_run_between_them(mnist):
+    """A form's row of boxes is printed before it is written on: the boxes of a row share one top and one bottom
+    line, each digit lies inside a box of its own, and no wall runs through a digit (a box drawn tight round
+    each digit put a narrow 1 against its walls or on them, where no reader could see it)."""
+    from digits.synthetic import _form_boxes
+
+    for seed in range(9_900_000, 9_900_040):
+        s = render_scene(
+            mnist.x_test, mnist.y_test, np.random.default_rng(seed), effects=("frame",), touching=False, form_rate=1.0
+        )
+        height = int(np.median([b[3] - b[1] for b in s.boxes]))
+        forms = _form_boxes(s.boxes, s.rows, height, np.random.default_rng(seed))
+        assert len(forms) == len(s.boxes), seed
+        for row in s.rows:
+            digits = [s.boxes[i] for i in row]
+            mine = [f for f in forms if any(_holds(f, ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)) for b in digits)]
+            assert len({f[:, 1].min() for f in mine}) == 1 and len({f[:, 1].max() for f in mine}) == 1, seed
+            for x0, y0, x1, y1 in digits:
+                inside = [f for f in mine if f[:, 0].min() <= x0 and x1 <= f[:, 0].max()]
+                assert len(inside) == 1, (seed, (x0, x1))
+                assert inside[0][:, 1].min() <= y0 and y1 <= inside[0][:, 1].max(), seed
 
 
 def test_a_reading_probability_is_calibrated(mnist, reader):

@@ -97,7 +97,7 @@ def main() -> int:
     print(f"\n| composed case ({args.scenes} scenes) | as it is | enlarged | the likelier | enlarged at all |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name in names:
-        seed = 8_000_000 + 100_000 * list(bench.CASES).index(name)
+        seed = bench.case_seed(name, 8_000_000)
         whole = name in ("separator", "every effect mixed")
         count, moved = np.zeros(3, dtype=int), 0
         for scene in bench.scene_case(name, mnist.x_test, mnist.y_test, args.scenes, seed):

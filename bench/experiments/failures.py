@@ -94,7 +94,7 @@ def main() -> int:
     totals: dict[str, Counter] = {}
     misread = []
     for name in names:
-        seed = args.seed + 100_000 * list(bench.CASES).index(name)
+        seed = bench.case_seed(name, args.seed)
         scenes = bench.scene_case(name, mnist.x_test, mnist.y_test, args.scenes, seed)
         whole = name in ("separator", "every effect mixed")
         count = totals.setdefault(name, Counter())

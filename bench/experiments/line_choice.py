@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from reading import CASES, scene_case
+from reading import CASES, case_seed, scene_case
 
 from digits import segment
 
@@ -100,8 +100,8 @@ def main() -> int:
         rows = [r for r in csv.DictReader(f) if r["file"].startswith("numbers/")]
     items = [(load_image(str(real / r["file"])), r["label"], "realworld", r["file"]) for r in rows]
     mnist = load_mnist(args.data_dir)
-    for c, name in enumerate(CASES):
-        for k, s in enumerate(scene_case(name, mnist.x_test, mnist.y_test, args.scenes, SEED + 100_000 * c)):
+    for name in CASES:
+        for k, s in enumerate(scene_case(name, mnist.x_test, mnist.y_test, args.scenes, case_seed(name, SEED))):
             whole = name in ("separator", "every effect mixed")
             items.append((load_image(s.encode()[0]), (s.text if whole else s.digits_text), name, k))
     table: dict[str, dict[str, list[int]]] = {}

@@ -75,7 +75,7 @@ def main() -> int:
     parser.add_argument("--scenes", type=int, default=100, help="pages per case (default 100)")
     args = parser.parse_args()
 
-    from reading import CASES, scene_case
+    from reading import CASES, case_seed, scene_case
 
     from digits.data import load_mnist, split_validation
     from digits.errors import DigitsError
@@ -106,7 +106,7 @@ def main() -> int:
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     totals = np.zeros(5, dtype=int)
     for name in CASES:
-        seed = 8_000_000 + 100_000 * list(CASES).index(name)
+        seed = case_seed(name, 8_000_000)
         counts = np.zeros(5, dtype=int)
         for k in range(args.scenes):
             scene = scene_case(name, x_val, y_val, 1, seed + k)[0]

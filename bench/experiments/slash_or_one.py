@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from reading import CASES, scene_case
+from reading import case_seed, scene_case
 
 from digits import segment
 
@@ -83,8 +83,7 @@ def main() -> int:
     segment.choose = watched
     records: list[tuple[bool, dict]] = []
     for name in STUDIED:
-        case = list(CASES).index(name)
-        for scene in scene_case(name, mnist.x_test, mnist.y_test, args.scenes, SEED + 100_000 * case):
+        for scene in scene_case(name, mnist.x_test, mnist.y_test, args.scenes, case_seed(name, SEED)):
             found.clear()
             try:
                 reader.read(load_image(scene.encode()[0]))

@@ -577,9 +577,8 @@ def frame_sides(
         beyond_digits = (
             sy.start + top <= min(b[1] for b in others) - m and sy.start + bottom + 1 >= max(b[3] for b in others) + m
         )
-        cornered = not beyond_digits and _cornered(
-            strokes, k, (x0, x1), (sy.start + top, sy.start + bottom), others, digit
-        )
+        span = (sy.start + top, sy.start + bottom)
+        cornered = _cornered(strokes, k, (x0, x1), span, others, digit, boxes + list(elsewhere or []))
         if not (beyond_digits or cornered):
             continue
         # The stroke's thickness where it runs on above and below the piece: about the piece's own width for
@@ -601,20 +600,28 @@ def frame_sides(
 
 
 def _cornered(
-    strokes: Strokes, k: int, columns: tuple[int, int], run: tuple[int, int], others: list[Box], digit: float
+    strokes: Strokes,
+    k: int,
+    columns: tuple[int, int],
+    run: tuple[int, int],
+    others: list[Box],
+    digit: float,
+    number: list[Box] | None = None,
 ) -> bool:
     """Whether stroke ``k``, which runs down a piece's ``columns`` from row ``run[0]`` to ``run[1]``, turns at
     both ends towards the number's digits (``others``) as a box's corners do: a frame drawn close around the
     number, or the boxes of a form. A box's wall may be shared with the next box (the stroke then goes both
-    ways), but only a stroke that stays near the number: a page's rulings run on across it."""
+    ways), but only a stroke that stays near the number (all of its pieces, ``number``, narrow ones too: a
+    form's first box may hold a 1): a page's rulings run on across it."""
     x0, x1 = columns
     top, bottom = run
     if bottom - top + 1 < 0.9 * digit:
         return False
     labels = strokes.labels
+    extent = number or others
     near = labels[
-        max(0, int(min(b[1] for b in others) - digit)) : int(max(b[3] for b in others) + digit),
-        max(0, int(min(b[0] for b in others) - digit)) : int(max(b[2] for b in others) + digit),
+        max(0, int(min(b[1] for b in extent) - digit)) : int(max(b[3] for b in extent) + digit),
+        max(0, int(min(b[0] for b in extent) - digit)) : int(max(b[2] for b in extent) + digit),
     ]
     confined = int((near == k).sum()) == int(strokes.areas[k])
     depth = max(2, round(0.15 * digit))

@@ -624,6 +624,39 @@ def _soft_polygon(shape: tuple[int, int], points: list[tuple[float, float]], sof
     return ndimage.gaussian_filter(a, soft) if soft > 0.5 else a
 
 
+def _form_boxes(boxes: list[Box], rows: list[list[int]], height: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """A form's boxes round each row's digits, as polylines: boxes of one width on one straight top and bottom
+    line, a digit in each, either side by side (a wall between two digits, halfway, shared) or apart.
+
+    A form is printed before it is written on: its boxes do not shrink to fit a 1, and its walls run between the
+    digits, not through them (a box drawn tight round each digit put a narrow 1 against its walls, or on them).
+    """
+    p = height * 0.12
+    shared = bool(rng.random() < 0.5)
+    out = []
+    for row in rows:
+        bs = sorted((boxes[i] for i in row), key=lambda b: b[0] + b[2])
+        if not bs:
+            continue
+        side = max(max(b[2] - b[0] for b in bs), 0.6 * height) + 2 * p
+        top, bottom = min(b[1] for b in bs) - p, max(b[3] for b in bs) + p
+        centres = [(b[0] + b[2]) / 2 for b in bs]
+        walls = []  # (left, right) of each box
+        for k, (b, c) in enumerate(zip(bs, centres, strict=True)):
+            left, right = c - side / 2, c + side / 2
+            if k > 0:
+                middle = (bs[k - 1][2] + b[0]) / 2  # halfway between the two digits' ink
+                left = middle if shared or left < middle else left
+            if k < len(bs) - 1:
+                middle = (b[2] + bs[k + 1][0]) / 2
+                right = middle if shared or right > middle else right
+            walls.append((left, right))
+        for left, right in walls:
+            corners = [(left, top), (right, top), (right, bottom), (left, bottom), (left, top)]
+            out.append(np.array(corners, dtype=np.float64))
+    return out
+
+
 def render_scene(
     images: np.ndarray,
     labels: np.ndarray,
@@ -635,6 +668,7 @@ def render_scene(
     touching: bool | None = None,
     separators: bool | None = None,
     thin_rate: float = 0.25,
+    form_rate: float = 0.35,
     max_side: int = 1024,
 ) -> Scene:
     """A photo of a page with a handwritten number on it, made from real MNIST digits, and its truth.
@@ -643,7 +677,8 @@ def render_scene(
     measure). ``effects`` names what the photo suffers from (see :data:`EFFECTS`; default: a random
     mix); ``rows`` how many rows the number has (default: mostly one); ``touching`` whether a pair of
     neighbours touch; ``separators`` whether a separator splits the digits of a row into groups;
-    ``thin_rate`` how often the pen is a thin one (a ballpoint, a 1-px brush in a paint program).
+    ``thin_rate`` how often the pen is a thin one (a ballpoint, a 1-px brush in a paint program);
+    ``form_rate`` how often a frame is a form's row of boxes, one per digit, rather than one box round it all.
     Rows are slanted and gently curved like a hand's. Everything is drawn from ``rng``.
     """
     if effects is None:
@@ -777,17 +812,9 @@ def render_scene(
             pad = height * rng.uniform(0.15, 0.6)
             x0, y0, x1, y1 = xs.min() - pad, ys.min() - pad, xs.max() + pad, ys.max() + pad
             fw = stroke * rng.uniform(0.4, 1.2)
-            if rng.random() < 0.35 and all_boxes:  # a form: one box per digit
-                for bx0, by0, bx1, by1 in all_boxes:
-                    p = height * 0.12
-                    c = [
-                        (bx0 - p, by0 - p),
-                        (bx1 + p, by0 - p),
-                        (bx1 + p, by1 + p),
-                        (bx0 - p, by1 + p),
-                        (bx0 - p, by0 - p),
-                    ]
-                    np.maximum(frame, _polyline((h, w), np.array(c), fw), out=frame)
+            if rng.random() < form_rate and all_boxes:  # a form: one box per digit
+                for polyline in _form_boxes(all_boxes, all_rows, height, rng):
+                    np.maximum(frame, _polyline((h, w), polyline, fw), out=frame)
             else:
                 corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
                 for a, b in itertools.pairwise(corners):
