@@ -57,8 +57,10 @@ CASES: dict[str, dict] = {
 def case_seed(name: str, first: int) -> int:
     """The seed of a case's first scene: ``first`` (the benchmark's :data:`SEED`, or an experiment's seeds of its
     own) plus the case's offset: its own, or 100,000 per case in :data:`CASES`' order among those without one."""
+    if "offset" in CASES[name]:
+        return first + CASES[name]["offset"]
     numbered = [n for n, spec in CASES.items() if "offset" not in spec]
-    return first + CASES[name].get("offset", 100_000 * numbered.index(name) if name in numbered else 0)
+    return first + 100_000 * numbered.index(name)
 
 
 def scene_case(name: str, x: np.ndarray, y: np.ndarray, count: int, seed: int) -> list:
