@@ -514,6 +514,15 @@ def test_a_wall_that_a_digit_touches_is_not_a_1(mnist, reader):
         assert reader.read(load_image(s.encode()[0])).digits_text == s.digits_text
 
 
+def test_a_1_in_a_box_of_its_own_is_not_a_wall(mnist, reader):
+    """A 1 in a form's first box that the contrast ink joins to the box's top and bottom lines runs on beyond the
+    digits like a wall; but it has a wall on either side of it, apart from it, and no other piece in between, so
+    it is a digit (e3e05a2 read this form 679: the 1 left out as a wall)."""
+    s = _scene(mnist, 10_050_108, ("frame",), form_rate=1.0)
+    assert s.digits_text == "6179"
+    assert reader.read(load_image(s.encode()[0])).digits_text == "6179"
+
+
 def test_rows_that_are_not_the_number_are_left_out(mnist, reader):
     """A doodle, a letter or a smudge beside the number is read as a row of "digits" of its own; the row rule
     (``reader.json``'s ``rows``, fitted by ``digits calibrate --reader`` on other pages) leaves such rows out.

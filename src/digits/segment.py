@@ -532,7 +532,8 @@ def frame_sides(
     boxes' walls side by side, and a hairline of one of them kept by the localizer). A 1 on ruled paper has
     paper above and below it, so it stays; so does a piece that overlaps its neighbours (part of a digit), or
     that the localizer is sure of (its mean probability in ``ink``, the localizer's map, at least
-    :data:`FRAME_SURE`: a 1 drawn across a box's line)."""
+    :data:`FRAME_SURE`: a 1 drawn across a box's line), or that stands between two walls of its stroke, in a box
+    of its own (:func:`_walled_in`)."""
     out = [False] * len(boxes)
     if not boxes:
         return out
@@ -579,7 +580,7 @@ def frame_sides(
         )
         span = (sy.start + top, sy.start + bottom)
         cornered = _cornered(strokes, k, (x0, x1), span, others, digit, boxes + list(elsewhere or []))
-        if not (beyond_digits or cornered):
+        if not (beyond_digits or cornered) or _walled_in(strokes, k, boxes[i], boxes, digit):
             continue
         # The stroke's thickness where it runs on above and below the piece: about the piece's own width for
         # a frame's side; much wider for a digit that touches a frame's top and bottom (the run is then the
@@ -597,6 +598,39 @@ def frame_sides(
             and strokes.areas[k] <= (2 if cornered else 1) * FRAME_THIN * perimeter * max(width, 1.0)
         )
     return out
+
+
+def _walled_in(strokes: Strokes, k: int, box: Box, boxes: list[Box], digit: float) -> bool:
+    """Whether the piece ``box`` stands between two walls of stroke ``k``, apart from it on either side, with no
+    other piece of the row in between: a 1 in a form's box of its own, which the contrast ink joins to the box's
+    lines where it comes near them (a wall that the localizer kept has a digit, or nothing, beside it)."""
+    x0, y0, x1, y1 = box
+    margin = int(0.2 * (y1 - y0))
+    reach = round(1.2 * digit)
+    lo, hi = max(0, x0 - reach), min(strokes.labels.shape[1], x1 + reach)
+    on = strokes.labels[y0 + margin : max(y0 + margin + 1, y1 - margin), lo:hi] == k  # the piece's middle rows
+    # How much of those rows the stroke covers in each column, allowing a pixel of lean either way.
+    near = on | np.roll(on, 1, axis=1) | np.roll(on, -1, axis=1)
+    covered = near.mean(axis=0)
+
+    def wall(columns: range) -> bool:  # a gap, then a column the stroke covers, before any other piece
+        gap = False
+        for c in columns:
+            if any(b is not box and b[0] <= c < b[2] for b in boxes):
+                return False
+            if covered[c - lo] < WALL_GAP:
+                gap = True
+            elif gap and covered[c - lo] >= WALL_COVERED:
+                return True
+        return False
+
+    return wall(range(x0 - 1, lo - 1, -1)) and wall(range(x1, hi))
+
+
+#: A wall beside a piece covers at least this share of the piece's middle rows, after a gap that covers less
+#: than :data:`WALL_GAP` (:func:`_walled_in`).
+WALL_COVERED = 0.8
+WALL_GAP = 0.3
 
 
 def _cornered(
