@@ -21,6 +21,7 @@ from PIL import Image
 from digits.errors import DigitsError
 from digits.preprocess import load_image
 from digits.reading import Reader
+from digits.segment import _between_digits
 from digits.synthetic import EFFECTS, render_scene
 
 REALWORLD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "realworld-dev"
@@ -521,6 +522,18 @@ def test_a_1_in_a_box_of_its_own_is_not_a_wall(mnist, reader):
     s = _scene(mnist, 10_050_108, ("frame",), form_rate=1.0)
     assert s.digits_text == "6179"
     assert reader.read(load_image(s.encode()[0])).digits_text == "6179"
+
+
+def test_a_digit_the_not_a_digit_model_refuses_between_two_digits_is_kept(mnist, reader):
+    """The "not a digit" model refuses some odd digits (a 5 drawn like a hook); between two digits a piece as
+    big as a digit is kept all the same, while one beside the number, or a narrow one, is still left out (e3e05a2
+    read this squared page 553)."""
+    s = _scene(mnist, 10_200_096, ("squared",))
+    assert s.digits_text == "5553"
+    assert reader.read(load_image(s.encode()[0])).digits_text == "5553"
+    boxes = [(0, 0, 20, 30), (25, 0, 45, 30), (50, 0, 55, 30), (60, 0, 80, 30), (85, 0, 105, 30)]
+    kept = _between_digits(np.array([True, False, False, True, False]), boxes, line=30.0)
+    assert kept.tolist() == [True, True, False, True, False]
 
 
 def test_rows_that_are_not_the_number_are_left_out(mnist, reader):

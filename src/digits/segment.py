@@ -424,9 +424,11 @@ def _read_row(
     sure = True
     if is_digit is not None:
         # Pieces that are not digits are left out. A wide one may be two digits that touch and were not
-        # cut ("not one digit"), and a half cut from two touching digits looks like a fragment: both stay.
+        # cut ("not one digit"), and a half cut from two touching digits looks like a fragment: both stay, and
+        # so does a digit-sized piece between two digits.
         keep = is_digit(np.stack([c for c, _ in crops]))
         sure = bool(np.any(keep))
+        keep = _between_digits(keep, [b for _, b in crops], line)
         crops = [
             c for c, k, (_, cut) in zip(crops, keep, found, strict=True) if k or cut or c[1][2] - c[1][0] > 0.9 * line
         ]
@@ -493,6 +495,24 @@ def _read_row(
             d.image = crop
             d.unsure = d.unsure or bool(p[d.digit] < LINE_DIGIT_BACKED)
     return chosen, sure
+
+
+#: A piece between two that the "not a digit" model takes for digits is a digit too when it is at least this tall
+#: and this wide, as fractions of the row's line height (:func:`_between_digits`).
+BETWEEN_TALL = 0.8
+BETWEEN_WIDE = 0.5
+
+
+def _between_digits(keep: np.ndarray, boxes: list[Box], line: float) -> np.ndarray:
+    """Which of a row's pieces (left to right) to keep as digits: those the "not a digit" model takes for digits
+    (``keep``), and any digit-sized piece between two of them. A letter, a doodle or a frame's side stands
+    beside a number, not inside it, while the model refuses an odd 5 or a hooked 7 all the same."""
+    out = np.asarray(keep, dtype=bool).copy()
+    kept = np.flatnonzero(out)
+    for i in range(kept[0] + 1, kept[-1]) if kept.size >= 2 else ():
+        x0, y0, x1, y1 = boxes[i]
+        out[i] = out[i] or (y1 - y0 >= BETWEEN_TALL * line and x1 - x0 >= BETWEEN_WIDE * line)
+    return out
 
 
 @dataclass
