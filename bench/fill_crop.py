@@ -196,10 +196,11 @@ def main() -> int:
                 f"numbers cut out tightly, through `digits read`: {len(numbers)} images: "
                 + ", ".join(f"{k} {v}" for k, v in sorted(read.items()))
             )
-        shaded = shaded_pages(Path(tmp), args.shaded, 11)
-        read = read_outcomes([(p, -1) for p in shaded])
-        report["shaded_pages_read"] = {"pages": len(shaded), "read_as_a_number": read["wrong"], "seed": 11}
-        print(f"blank pages in two tones read as a number by `digits read`: {read['wrong']} of {len(shaded)}")
+        if args.shaded:  # `digits read` with no file names is a usage error, not an empty list
+            shaded = shaded_pages(Path(tmp), args.shaded, 11)
+            read = read_outcomes([(p, -1) for p in shaded])
+            report["shaded_pages_read"] = {"pages": len(shaded), "read_as_a_number": read["wrong"], "seed": 11}
+            print(f"blank pages in two tones read as a number by `digits read`: {read['wrong']} of {len(shaded)}")
     first, last = (int(v) for v in args.blank_seeds.split("-"))
     pages, inked = blank_pages_given_ink(range(first, last + 1))
     report["blank_pages"] = {"pages": pages, "given_ink": inked, "seeds": args.blank_seeds}
