@@ -427,6 +427,18 @@ def test_a_digit_both_row_readers_saw_is_not_left_out_for_a_surer_reading(mnist,
     assert reader.read(load_image(stained.encode()[0])).text == stained.text
 
 
+def test_a_digit_the_localizers_other_row_reader_saw_is_read(mnist, reader):
+    """Touching pairs where the localizer's chosen reading loses a digit (``395``, ``878``) while its other row
+    reader found four digits, and the contrast ink reads those four digits but for at most one: the contrast
+    ink's reading, one digit longer, is taken (74dd3b2 read these pages 395 and 878)."""
+    for seed, truth in ((10_700_073, "3991"), (10_700_229, "6978")):
+        s = _scene(mnist, seed, effects=(), touching=True)
+        assert s.digits_text == truth
+        reading = reader.read(load_image(s.encode()[0]))
+        assert reading.digits_text == truth, seed
+        assert reading.agrees is False  # the localizer's own reading, a digit short, was there and not taken
+
+
 def test_a_digit_the_localizer_broke_into_pieces_is_read_whole(mnist, reader):
     """Single digits drawn with a paint program's line or a marker, which the localizer marks only faintly and
     breaks into pieces that the classifier is sure of (the previous release read an 8 as ``7`` over ``17``, a 0

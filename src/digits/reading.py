@@ -514,6 +514,10 @@ class Reader:
             # One digit more than the localizer's, which both row readers saw on the contrast ink: a faint or
             # one-pixel stroke (a 1 drawn with a thin brush, shrunk) the localizer did not mark.
             chosen = classic
+        elif _other_saw_it(classic, learned):
+            # One digit more than the localizer's reading, which the localizer's other row reader saw too: a
+            # digit squeezed between touching neighbours that one reader of the localizer's ink ran together.
+            chosen = classic
         # Rows that are not the number are left out of the reading taken (and of the other, for comparing them).
         kept = self._number_rows(chosen)
         other = self._number_rows(classic if chosen is learned else learned)
@@ -755,6 +759,17 @@ def _one_more(classic: NumberReading, learned: NumberReading) -> bool:
     if any(a[:i] + a[i + 1 :] == b for i in range(len(a))):
         return gain >= -ONE_MORE_AS_SURE
     return gain >= ONE_MORE_SURER
+
+
+def _other_saw_it(classic: NumberReading, learned: NumberReading) -> bool:
+    """Whether the contrast ink's reading holds one digit more than the localizer's, in as many rows, and the
+    localizer's rows' other readings (the row reader not taken) hold as many digits as it, all but at most one
+    the same: the two inks' readings agree on a digit that the localizer's chosen reading lost."""
+    a, b = classic.digits_text, learned.digits_text
+    if len(a) != len(b) + 1 or len(classic.rows) != len(learned.rows) or learned.line_agrees is not False:
+        return False
+    other = "".join(r.other.digits_text for r in learned.rows if r.other is not None)
+    return len(other) == len(a) and sum(x != y for x, y in zip(other, a, strict=True)) <= 1
 
 
 def _drops_agreed(classic: NumberReading, learned: NumberReading) -> bool:
