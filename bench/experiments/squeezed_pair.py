@@ -1,17 +1,20 @@
 """Would a row's cut reading win where the line recognizer runs two sure, digit-shaped cut digits into one?
 
     python bench/experiments/squeezed_pair.py --run bench/reading.py --data-dir ../shared/data/mnist --scenes 100
-    python bench/experiments/squeezed_pair.py --run bench/experiments/failures.py \\
+    python bench/experiments/squeezed_pair.py --variant two --run bench/experiments/failures.py \\
         --data-dir ../shared/data/mnist --scenes 300 --seed 10000000 --cases "touching pair" --out Y.json
 
 Where two digits touch, the line recognizer can be sure that a digit squeezed between its neighbours is not there
-(``3152`` read ``312``), and the one column it reads there looks like one digit to the classifier and to the "not a
-digit" model too, so ``digits.segment.choose`` keeps the recognizer's reading. This runs a benchmark with ``choose``
-keeping the cut reading instead when the recognizer's reading has one digit fewer, one of its digits' boxes holds
-the centres of two of the cut's digits, each of those is sure (:data:`SURE`), at least :data:`TALL` of the row's
-median digit height tall and no wider than :data:`WIDE` times its own height, and the recognizer's text is not
-likelier by :data:`MARGIN` (natural log) or more. Run the same benchmark without this wrapper to compare. Not
-adopted: see docs/reading.md.
+(``3152`` read ``312``), and the classifier is sure of the one column it reads there, so ``digits.segment.choose``
+keeps the recognizer's reading (the "not a digit" model often doubts that column, but it weighs little there).
+This runs a benchmark with ``choose`` keeping the cut reading instead when the recognizer's reading has one digit
+fewer, one of its digits' boxes holds the centres of two of the cut's digits, each of those is sure
+(:data:`SURE`), at least :data:`TALL` of the row's median digit height tall and no wider than :data:`WIDE` times
+its own height, and the recognizer's text is not likelier by :data:`MARGIN` (natural log) or more. ``--variant
+column`` asks besides that the recognizer's column be no wider than :data:`COLUMN` times its height (a wide digit
+cut in two is not two digits squeezed together); ``--variant two`` that the "not a digit" model give that column
+less than :data:`NOT_ONE` of being one digit. Run the same benchmark without this wrapper to compare. Not adopted
+in any variant: see docs/reading.md.
 """
 
 from __future__ import annotations
@@ -23,15 +26,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
+
 from digits import segment
 
 SURE = 0.95
 TALL = 0.75
 WIDE = 1.1
 MARGIN = 15.0
+COLUMN = 1.3
+NOT_ONE = 0.5
+#: Which extra condition to ask, if any (``--variant``).
+VARIANT = "none"
 
 
-def runs_together(cut: segment.RowReading, read: segment.RowReading) -> bool:
+def runs_together(cut: segment.RowReading, read: segment.RowReading, one: np.ndarray | None = None) -> bool:
     """Whether ``read`` has one digit fewer than ``cut`` and one of its digits holds two of cut's, both of a
     digit's shape and sure."""
     if len(cut.digits) != len(read.digits) + 1:
@@ -45,7 +54,13 @@ def runs_together(cut: segment.RowReading, read: segment.RowReading) -> bool:
     centres = [(d.box[0] + d.box[2]) / 2 for d in cut.digits]
     for d in read.digits:
         inside = [i for i, c in enumerate(centres) if d.box[0] <= c <= d.box[2]]
-        if len(inside) == 2 and all(shaped[i] for i in inside):
+        if VARIANT == "column":
+            fits = d.box[2] - d.box[0] <= COLUMN * (d.box[3] - d.box[1])
+        elif VARIANT == "two":
+            fits = one is not None and one[read.digits.index(d)] < NOT_ONE
+        else:
+            fits = True
+        if len(inside) == 2 and fits and all(shaped[i] for i in inside):
             return True
     return False
 
@@ -59,7 +74,7 @@ def patch() -> None:
         if (
             chosen is read
             and transcript is not None
-            and runs_together(cut, read)
+            and runs_together(cut, read, whole(True) if whole is not None else None)
             and transcript.log_likelihood(read.text) - transcript.log_likelihood(cut.text) < MARGIN
         ):
             return cut
@@ -71,7 +86,16 @@ def patch() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="the benchmark script; the arguments after it are its own")
+    parser.add_argument(
+        "--variant",
+        choices=("none", "column", "two"),
+        default="none",
+        help="an extra condition: the recognizer's column no wider than COLUMN times its height, or the "
+        '"not a digit" model doubting it is one digit',
+    )
     args, rest = parser.parse_known_args()
+    global VARIANT
+    VARIANT = args.variant
     patch()
     sys.argv = [args.run, *rest]
     runpy.run_path(args.run, run_name="__main__")
