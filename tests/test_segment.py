@@ -237,6 +237,12 @@ def test_the_side_of_a_frame_is_not_a_digit():
     assert frame_sides([*DIGIT_BOXES, side], Strokes.of(page_with(*frame))) == [False, False, False, True]
     left = (20, 35, 23, 85)
     assert frame_sides([left, *DIGIT_BOXES], Strokes.of(page_with(*frame))) == [True, False, False, False]
+    # The localizer may keep the whole side, taller than the digits: its width is then measured where it runs
+    # on beyond them. A 1 as tall, with no frame to turn into, stays.
+    whole = (20, 10, 23, 110)
+    assert frame_sides([whole, *DIGIT_BOXES], Strokes.of(page_with(*frame))) == [True, False, False, False]
+    tall_one = (240, 10, 244, 110)
+    assert frame_sides([*DIGIT_BOXES, tall_one], Strokes.of(page_with(tall_one))) == [False] * 4
     margin = (250, 0, 253, 120)  # a margin's line, top to bottom of the page
     assert frame_sides([*DIGIT_BOXES, (250, 32, 253, 88)], Strokes.of(page_with(margin)))[-1]
 

@@ -609,6 +609,11 @@ def frame_sides(
         run = band[top : bottom + 1].sum(axis=1)
         inside = slice(max(0, y0 - sy.start - top), max(0, y1 - sy.start - top))
         beyond = np.concatenate([run[: inside.start], run[inside.stop :]])
+        if beyond.size == 0 and cornered:
+            # The localizer kept the whole side, taller than the digits: its width is where it runs beyond them
+            # (a lone 1 as tall does not turn into a frame's top and bottom, so it keeps no width and stays).
+            rows = sy.start + top + np.arange(len(run))
+            beyond = run[(rows < min(b[1] for b in others) - m) | (rows >= max(b[3] for b in others) + m)]
         width = float(np.median(beyond)) if beyond.size else 0.0
         piece = x1 - x0
         perimeter = 2 * ((sy.stop - sy.start) + (sx.stop - sx.start))
