@@ -89,7 +89,7 @@ def main() -> int:
     from scipy import ndimage
 
     from digits import pretrained
-    from digits.calibration import _output_dense, load_record
+    from digits.calibration import fold_temperature, load_record
     from digits.data import load_mnist, split_validation
     from digits.train import Augment, Preset, _compile, make_dataset
 
@@ -104,8 +104,7 @@ def main() -> int:
     packaged = keras.saving.load_model(pretrained.model_path(), compile=False)
     model = keras.saving.load_model(pretrained.model_path(), compile=False)
     temperature = float(load_record(pretrained.model_path(), None)["temperature"])
-    layer = _output_dense(model)
-    layer.set_weights([w * np.float32(temperature) for w in layer.get_weights()])  # the logits it was trained to
+    fold_temperature(model, 1.0 / temperature)  # the temperature taken back out: the logits it was trained to
     x = np.concatenate([x_train, x_drawn])
     y = np.concatenate([y_train, y_drawn])
     recipe = Preset(arch="large", epochs=args.epochs, batch_size=128, lr=args.lr, warmup_epochs=0.2)
