@@ -485,6 +485,16 @@ def test_a_shadow_edge_across_the_photo_is_not_the_number(mnist, reader):
     assert all(d.box[3] - d.box[1] < 0.9 * image.height for d in reading.digits)
 
 
+def test_a_shadow_edge_joined_to_some_digits_does_not_take_the_others_away(mnist, reader):
+    """A shadow's edge that runs through the number: on the contrast ink it joins the digits beside it into one
+    bar from the photo's top to its bottom, read as a sure 1 (``0117`` and ``9704`` were read ``1``). The
+    localizer's digits that lie outside that bar, read alike by both its row readers, keep the reading."""
+    for seed, number in ((18_400_046, "0117"), (18_400_196, "9704")):
+        s = _scene(mnist, seed, ("shadow",))
+        assert s.digits_text == number
+        assert reader.read(load_image(s.encode()[0])).digits_text == number, seed
+
+
 def _scene(mnist, seed: int, effects: tuple[str, ...], touching: bool = False, **kwargs):
     """A one-row scene of four MNIST test digits, as ``bench/reading.py`` composes its cases."""
     rng = np.random.default_rng(seed)

@@ -481,11 +481,12 @@ class Reader:
             return self._number_rows(learned)
         chosen = learned
         if _height(classic) > SECOND_OPINION_TALLER * _height(learned) and (
-            _edge_beside(classic, learned, size[1]) or not _mostly_digits(classic)
+            _edge_beside(classic, learned, size[1]) or not _mostly_digits(classic) or _leaves_out(classic, learned)
         ):
             # Far taller "digits" than the localizer found, most of which the "not a digit" model refuses, or
             # a bar as tall as the photo beside them: the blob of a shadow or a stain that the contrast ink joins
-            # to the writing, or the edge of a shadow or a page.
+            # to the writing, or the edge of a shadow or a page. Or such "digits" that leave out some of the
+            # localizer's, which both its row readers read: a shadow's edge joined to the digits beside it.
             pass
         elif learned.line_agrees and classic.line_agrees is False:
             # The localizer's ink was read alike by both row readers and the contrast ink was not: a shadow's
@@ -744,6 +745,19 @@ def _edge_beside(reading: NumberReading, learned: NumberReading, height: int) ->
             within = sum(x0 <= (e.box[0] + e.box[2]) / 2 <= x1 for e in learned.digits)
             if len(learned.digits) >= 2 and 2 * within < len(learned.digits):
                 return True
+    return False
+
+
+def _leaves_out(classic: NumberReading, learned: NumberReading) -> bool:
+    """Whether the localizer's reading, two digits or more read alike by both its row readers, holds a digit
+    that lies outside every digit of the contrast ink's reading (its box's centre in none of theirs)."""
+    if len(learned.digits) < 2 or not learned.line_agrees:
+        return False
+    boxes = [d.box for d in classic.digits]
+    for e in learned.digits:
+        cx, cy = (e.box[0] + e.box[2]) / 2, (e.box[1] + e.box[3]) / 2
+        if not any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in boxes):
+            return True
     return False
 
 
