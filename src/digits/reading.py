@@ -95,6 +95,14 @@ ONE_MORE_SURER = 0.1
 #: The contrast ink's reading with digits of the localizer's left out, digits both of its row readers read,
 #: is not taken for being surer (:func:`_drops_agreed`) when its digits are at most this many times as tall.
 DROPS_SAME_SIZE = 1.5
+#: Nor is it taken for that when it reads two of the localizer's digits as one (:func:`_merges`): a digit of it at
+#: least this many times as wide as tall whose box holds the middles of two or more of the localizer's digits
+#: (touching pairs it read as one: 0.94-1.15) ...
+MERGE_WIDE = 0.9
+#: ... each read with at least this probability and at least this fraction of that digit's height tall (the pieces
+#: a thick stroke breaks into are shorter: at most 0.51 of it in realworld-dev's single digits).
+MERGE_SURE = 0.9
+MERGE_TALL = 0.7
 #: The contrast ink's one digit is the stroke of a marker or a paint program that the localizer saw only faintly
 #: and broke into "digits" (:func:`_broken_digit`) when at least this share of its ink has a localizer probability
 #: of at least :data:`BROKEN_FAINT`. A frame drawn around a digit, which the localizer erases, has far less.
@@ -492,17 +500,25 @@ class Reader:
             # The localizer's ink was read alike by both row readers and the contrast ink was not: a shadow's
             # edge cut into bars is a row of 1s and 0s to the classifier, not to the line recognizer.
             pass
-        elif classic.line_agrees and learned.line_agrees is False and len(classic.digits) <= len(learned.digits) + 1:
+        elif (
+            classic.line_agrees
+            and learned.line_agrees is False
+            and len(classic.digits) <= len(learned.digits) + 1
+            and not _merges(classic, learned)
+        ):
             # The other way round: the localizer broke a thin or huge stroke apart and the two row readers
-            # disagree on it, while on the contrast ink they agree.
+            # disagree on it, while on the contrast ink they agree. But not where the contrast ink reads two
+            # touching digits as one, which the localizer's cut reading found apart.
             chosen = classic
         elif (
             len(classic.digits) <= len(learned.digits)
             and _confidence(classic) > _confidence(learned)
             and not _drops_agreed(classic, learned)
+            and not _merges(classic, learned)
         ):
             # As many digits or fewer, and the classifier surer of them; but not the localizer's digits with
-            # some left out that both its row readers read (a thin 1 the contrast ink lost, at half size).
+            # some left out that both its row readers read (a thin 1 the contrast ink lost, at half size), nor
+            # two of them read as one.
             chosen = classic
         elif (
             _broken_digit(classic, learned, probability, contrast, scale)
@@ -758,6 +774,36 @@ def _leaves_out(classic: NumberReading, learned: NumberReading) -> bool:
         cx, cy = (e.box[0] + e.box[2]) / 2, (e.box[1] + e.box[3]) / 2
         if not any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in boxes):
             return True
+    return False
+
+
+def _merges(classic: NumberReading, learned: NumberReading) -> bool:
+    """Whether the contrast ink's reading has fewer digits than the localizer's because it reads two of them as
+    one: a digit of it at least :data:`MERGE_WIDE` as wide as tall whose box holds the middles of two or more of
+    the localizer's digits, each read surely and about as tall as it (:data:`MERGE_SURE`, :data:`MERGE_TALL`), in
+    a row whose other reading (cut, or the line recognizer's) has fewer digits.
+    Two touching digits are one piece of ink to both inks; the localizer's reading found them apart (its cut
+    reading, chosen over its line recognizer's one digit), and the contrast ink's reading, read alike by both
+    row readers or surer, is sure of the one digit all the same. A thick stroke the localizer broke apart gives
+    pieces far shorter than the digit they make (:func:`_broken_digit`)."""
+    if len(classic.digits) >= len(learned.digits):
+        return False
+    for d in classic.digits:
+        x0, y0, x1, y1 = d.box
+        if x1 - x0 <= MERGE_WIDE * (y1 - y0):
+            continue
+        inside = [
+            e for e in learned.digits if x0 <= (e.box[0] + e.box[2]) / 2 < x1 and y0 <= (e.box[1] + e.box[3]) / 2 < y1
+        ]
+        if len(inside) >= 2 and all(
+            e.probability >= MERGE_SURE and e.box[3] - e.box[1] >= MERGE_TALL * (y1 - y0) for e in inside
+        ):
+            # ... in a row of the localizer's whose other reading has fewer digits: one of its row readers ran the
+            # pair together too, and lost to the one that found them apart. A wide 6 that both of them read as
+            # two digits (1 and 6, 1 and 0) is a split they both saw, which the contrast ink may rightly undo.
+            rows = [r for r in learned.rows if any(e is g for e in inside for g in r.digits)]
+            if any(r.other is not None and len(r.other.digits) < len(r.digits) for r in rows):
+                return True
     return False
 
 

@@ -547,10 +547,11 @@ def frame_sides(
     that runs on, unbroken, from the piece to well above and well below the number's digits (those of this
     row too wide to be a line, and of its other rows, ``elsewhere``). That stroke must be no more than a thin
     loop or line (a squared page is one stroke, but a dense one), and the piece no wider than the stroke is
-    above and below it (a 1 written over a grid's line is wider) nor much narrower (a digit that touches a
-    frame's top and bottom) unless the stroke there is upright, narrower than the columns looked at (two
-    boxes' walls side by side, and a hairline of one of them kept by the localizer). A 1 on ruled paper has
-    paper above and below it, so it stays; so does a piece that overlaps its neighbours (part of a digit), or
+    above and below it (a 1 written over a grid's line is wider; the piece's width measured in its middle rows,
+    :func:`_middle_width`, since a side the localizer kept may end in the start of a corner) nor much narrower
+    (a digit that touches a frame's top and bottom) unless the stroke there is upright, narrower than the columns
+    looked at (two boxes' walls side by side, and a hairline of one of them kept by the localizer). A 1 on ruled
+    paper has paper above and below it, so it stays; so does a piece that overlaps its neighbours (part of a digit), or
     that the localizer is sure of (its mean probability in ``ink``, the localizer's map, at least
     :data:`FRAME_SURE`: a 1 drawn across a box's line), or that stands between two walls of its stroke, in a box
     of its own (:func:`_walled_in`)."""
@@ -616,13 +617,29 @@ def frame_sides(
             beyond = run[(rows < min(b[1] for b in others) - m) | (rows >= max(b[3] for b in others) + m)]
         width = float(np.median(beyond)) if beyond.size else 0.0
         piece = x1 - x0
+        # Its width where it is the side alone: the localizer may keep the start of a corner at its end.
+        middle = _middle_width(ink, boxes[i]) if ink is not None else piece
         perimeter = 2 * ((sy.stop - sy.start) + (sx.stop - sx.start))
         out[i] = bool(
-            0 < piece <= 2 * width + 2
+            0 < min(piece, middle) <= 2 * width + 2
             and (width <= 2 * piece + 2 or width < 2 * reach)
             and strokes.areas[k] <= (2 if cornered else 1) * FRAME_THIN * perimeter * max(width, 1.0)
         )
     return out
+
+
+def _middle_width(ink: np.ndarray, box: Box) -> int:
+    """The width of a piece's ink (the localizer's map, at least 0.5) in its middle rows, leaving out a sixth of
+    its height at each end: a frame's side that the localizer kept may hold the start of the frame's top or
+    bottom line, which widens its box but not the side."""
+    x0, y0, x1, y1 = box
+    labels, n = ndimage.label(ink[y0:y1, x0:x1] >= 0.5, structure=np.ones((3, 3), dtype=bool))
+    if n == 0:
+        return x1 - x0
+    own = labels == int(np.bincount(labels.ravel())[1:].argmax()) + 1  # the piece itself, not a neighbour's edge
+    cut = (y1 - y0) // 6
+    cols = np.flatnonzero(own[cut : max(cut + 1, y1 - y0 - cut)].any(axis=0))
+    return int(cols[-1] - cols[0] + 1) if cols.size else x1 - x0
 
 
 def _walled_in(strokes: Strokes, k: int, box: Box, boxes: list[Box], digit: float) -> bool:
