@@ -365,8 +365,12 @@ class _Pool:
         except BrokenProcessPool:
             return None
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+    def close(self, wait: bool = False) -> None:
+        """Stop the pool. ``wait``: once every chunk is done, wait for the workers and the pool's thread to end.
+        Left running at exit, that thread can race the interpreter's own shutdown of it, which then prints
+        ``OSError: Bad file descriptor`` with a traceback (CPython's ``shutdown(wait=False)``); without
+        ``wait`` (a broken pool, Ctrl-C, a caller that stopped reading) the job does not wait on its workers."""
+        self.executor.shutdown(wait=wait, cancel_futures=True)
 
 
 def run_pool(
@@ -384,6 +388,7 @@ def run_pool(
         while len(pending) < 4 * workers and (next_chunk := next(chunks, None)) is not None:
             pending.append((next_chunk, pool.submit(next_chunk)))
 
+    done = False
     try:
         fill()
         while pending:
@@ -408,8 +413,9 @@ def run_pool(
                 continue
             yield entries
             fill()
+        done = True
     finally:
-        pool.close()
+        pool.close(wait=done)
 
 
 def _isolate(items: list[Item], init_args: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
@@ -417,6 +423,7 @@ def _isolate(items: list[Item], init_args: tuple[Any, ...]) -> Iterator[dict[str
     from concurrent.futures.process import BrokenProcessPool
 
     pool = _Pool(1, init_args)
+    done = False
     try:
         for item in items:
             future = pool.submit([item])
@@ -428,8 +435,9 @@ def _isolate(items: list[Item], init_args: tuple[Any, ...]) -> Iterator[dict[str
                 yield {"file": item.name, "error": WORKER_DIED}
                 pool.close()
                 pool = _Pool(1, init_args)
+        done = True
     finally:
-        pool.close()
+        pool.close(wait=done)
 
 
 class RayPredictor:
