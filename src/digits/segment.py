@@ -651,19 +651,21 @@ def _walled_in(strokes: Strokes, k: int, box: Box, boxes: list[Box], digit: floa
     reach = round(1.2 * digit)
     lo, hi = max(0, x0 - reach), min(strokes.labels.shape[1], x1 + reach)
     on = strokes.labels[y0 + margin : max(y0 + margin + 1, y1 - margin), lo:hi] == k  # the piece's middle rows
-    # How much of those rows the stroke covers in each column, allowing a pixel of lean either way.
+    # How much of those rows the stroke covers in each column: for a wall, allowing a pixel of lean either way;
+    # for the gap before it, as it is (that pixel of lean would close a gap one column wide between a 1 and its wall).
     near = on | np.roll(on, 1, axis=1) | np.roll(on, -1, axis=1)
     covered = near.mean(axis=0)
+    bare = on.mean(axis=0)
 
     def wall(columns: range) -> bool:  # a gap, then a column the stroke covers, before any other piece
         gap = False
         for c in columns:
             if any(b is not box and b[0] <= c < b[2] for b in boxes):
                 return False
-            if covered[c - lo] < WALL_GAP:
-                gap = True
-            elif gap and covered[c - lo] >= WALL_COVERED:
+            if gap and covered[c - lo] >= WALL_COVERED:
                 return True
+            if bare[c - lo] < WALL_GAP:
+                gap = True
         return False
 
     return wall(range(x0 - 1, lo - 1, -1)) and wall(range(x1, hi))
