@@ -406,6 +406,7 @@ def _read_row(
     its pieces for a digit (True without ``is_digit``); None when it holds nothing digit-sized.
     ``elsewhere``: the boxes of the ink in the other rows (for :func:`frame_sides`)."""
     width, height = size
+    dropped: list[_Part] = []
     groups = _merge(blobs)
     line = _line_height(groups)
     small = [g for g in groups if g.height < MIN_HEIGHT * line]
@@ -417,6 +418,7 @@ def _read_row(
     if strokes is not None:
         others = [b for b in elsewhere or [] if b[3] - b[1] >= MIN_HEIGHT * line]
         sides = frame_sides([p.box for p, _ in found], strokes, others, ink)
+        dropped = [p for (p, _), side in zip(found, sides, strict=True) if side]
         found = [f for f, side in zip(found, sides, strict=True) if not side]
     if not found:
         return None
@@ -454,14 +456,20 @@ def _read_row(
     cut = RowReading(readings, separators)
     if recognizer is None:
         return cut, sure
-    # The line recognizer reads the same ink: the row's pieces, within the digits and marks kept above.
+    # The line recognizer reads the same ink: the row's pieces, within the digits and marks kept above, less the
+    # frames' sides left out (a wall between two digits lies within their boxes).
     mask = np.isin(labels, [b.label for b in blobs])
     kept = np.zeros_like(mask)
     marks = [(g.x0, g.y0, g.x1, g.y1) for g in _marks(small, [box for _, box in crops], line)]
     for x0, y0, x1, y1 in [box for _, box in crops] + marks:
         kept[max(0, y0 - 1) : y1 + 1, max(0, x0 - 1) : x1 + 1] = True
     mask &= kept
+    for p in dropped:
+        h, w = p.ink.shape
+        mask[p.y0 : p.y0 + h, p.x0 : p.x0 + w] &= p.ink <= 0
     ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return cut, sure
     oy, ox = int(ys.min()), int(xs.min())
     sub = np.where(mask, ink, 0.0)[oy : ys.max() + 1, ox : xs.max() + 1].astype(np.float32)
     found = _line_reading(recognizer, sub, (ox, oy), line, original, predictor, top_k)
