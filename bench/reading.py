@@ -12,7 +12,8 @@ Composed scenes (``digits.synthetic.render_scene``) from MNIST *test* digits wit
 in training, one case per effect: 4-digit numbers on ruled paper, squared paper, inside a frame,
 in a form's row of boxes (one per digit), under a shadow, in faint pencil; two or three rows; a
 touching pair; a separator (``.``, ``-``, ``/``, a gap: here the whole text must match, separator
-included); plain paper; and a random mix of every effect. Prints a table and writes
+included); letters, doodles and smudges on the page beside the number (to be left out); plain paper; and a
+random mix of every effect. Prints a table and writes
 bench/out/reading.json. "Wrong, sure" counts the scenes read wrong and not flagged unsure: the readings a
 user would act on and be misled by; "right, unsure" the scenes read right but flagged unsure, which a user
 would check for nothing. The last case, "no number", is pages with no digit on
@@ -49,6 +50,9 @@ CASES: dict[str, dict] = {
     "two or three rows": {"effects": (), "rows": None},
     "touching pair": {"effects": (), "touching": True},
     "separator": {"effects": (), "separators": True},
+    # Letters, doodles and smudges on the page beside the number, to be left out: seeds of their own (between
+    # the second and third cases', like the form's), so that every other case keeps its seeds.
+    "letters and doodles": {"effects": ("distractors",), "offset": 150_000},
     "every effect mixed": {"effects": None, "rows": None, "touching": None, "separators": None},
     "no number": {"no_number": True},
 }

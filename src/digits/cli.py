@@ -726,7 +726,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--row-scenes",
         type=_positive_int,
         default=1000,
-        help="--reader: pages to fit the rule for rows that are not the number on (default 1000)",
+        help="--reader: pages to fit the rule for rows that are not the number on, and 3/5 as many with letters "
+        "and doodles (default 1000)",
     )
     p.add_argument("--out", help="--reader: where to write the record (default: the package's reader.json)")
     p.add_argument("--data-dir", help=data_help)

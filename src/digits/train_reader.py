@@ -255,6 +255,8 @@ NUMBER_PHOTO_SEED = 5_800_000
 NO_NUMBER_SEED = 5_900_000
 #: Seeds of the composed pages the rule for rows that are not the number is fitted on.
 ROWS_SEED = 4_000_000
+#: ... and of its pages with letters, doodles or smudges on every one.
+MARKS_SEED = 4_100_000
 #: A row is left out when it is likelier not part of the number than part of it.
 ROW_KEEP_ABOVE = 0.5
 
@@ -278,18 +280,25 @@ def fit_row_rule(
     x_val: np.ndarray, y_val: np.ndarray, scenes: int, verbose: bool = True
 ) -> tuple[dict[str, Any], float]:
     """Fit P(a row of a reading is part of the number) on ``scenes`` composed pages (every effect on a page in
-    five, doodles, letters and smudges among them; one to three rows of one to six digits), read without the
-    rule; return the rule (``reader.json``'s ``rows``) and the seconds it took."""
+    five, doodles, letters and smudges among them; one to three rows of one to six digits) and three fifths as
+    many with letters, doodles or smudges on every page (where the other rows are: on the first pages alone the
+    rule kept a lone letter read as a digit as a row of the number), read without the rule; return the rule
+    (``reader.json``'s ``rows``) and the seconds it took."""
     from digits import calibration
     from digits.reading import ROW_FEATURES, Reader, row_features
-    from digits.synthetic import render_scene
+    from digits.synthetic import EFFECTS, render_scene
 
     started = time.time()
     reader = Reader(calibration=False, rows=False)
     features, truth, pages = [], [], 0
-    for k in range(scenes):
-        rng = np.random.default_rng(ROWS_SEED + k)
-        scene = render_scene(x_val, y_val, rng, n_digits=(1, 6))
+    for k in range(scenes + scenes * 3 // 5):
+        if k < scenes:
+            rng = np.random.default_rng(ROWS_SEED + k)
+            scene = render_scene(x_val, y_val, rng, n_digits=(1, 6))
+        else:  # letters, doodles or smudges on every page, beside any other effects
+            rng = np.random.default_rng(MARKS_SEED + k - scenes)
+            effects = (*(e for e in EFFECTS if e != "distractors" and rng.random() < 0.22), "distractors")
+            scene = render_scene(x_val, y_val, rng, effects=effects, n_digits=(1, 6))
         try:
             reading = reader.read(load_image(scene.encode()[0]))
         except DigitsError:
@@ -307,7 +316,8 @@ def fit_row_rule(
         "weights": [float(w) for w in weights],
         "keep_above": ROW_KEEP_ABOVE,
         "fitted_on": f"{len(y)} rows of the {pages} readings with two rows or more among {scenes} composed pages "
-        f"of MNIST validation digits (seeds {ROWS_SEED}+)",
+        f"of MNIST validation digits (seeds {ROWS_SEED}+) and {scenes * 3 // 5} with letters, doodles or smudges "
+        f"(seeds {MARKS_SEED}+)",
         "rows_of_the_number": int(y.sum()),
         "other_rows": int((~y).sum()),
         "left_out_of_the_number": int((left_out & y).sum()),
@@ -366,7 +376,8 @@ def calibrate_reader(
 
     The scenes are made of the classifier's *validation* digits (``data.split_validation``, the 5,000 training
     images no shipped model trained on), so the classifier is as sure of them as of new handwriting. First
-    ``row_scenes`` pages with every kind of effect are read without the row rule, and a logistic fit of "this
+    ``row_scenes`` pages with every kind of effect (and three fifths as many with letters, doodles or smudges on
+    every page) are read without the row rule, and a logistic fit of "this
     row is part of the number" on :data:`digits.reading.ROW_FEATURES` gives it (:func:`fit_row_rule`). Then
     ``scenes`` pages, with photos of one digit and of numbers and pages with no number
     (:func:`calibration_pages`), are read with it; a logistic fit of "the digits are exactly right" on
