@@ -291,7 +291,8 @@ def fit_row_rule(
     started = time.time()
     reader = Reader(calibration=False, rows=False)
     features, truth, pages = [], [], 0
-    for k in range(scenes + scenes * 3 // 5):
+    marked = scenes * 3 // 5  # pages with letters, doodles or smudges on every one
+    for k in range(scenes + marked):
         if k < scenes:
             rng = np.random.default_rng(ROWS_SEED + k)
             scene = render_scene(x_val, y_val, rng, n_digits=(1, 6))
@@ -316,7 +317,7 @@ def fit_row_rule(
         "weights": [float(w) for w in weights],
         "keep_above": ROW_KEEP_ABOVE,
         "fitted_on": f"{len(y)} rows of the {pages} readings with two rows or more among {scenes} composed pages "
-        f"of MNIST validation digits (seeds {ROWS_SEED}+) and {scenes * 3 // 5} with letters, doodles or smudges "
+        f"of MNIST validation digits (seeds {ROWS_SEED}+) and {marked} with letters, doodles or smudges "
         f"(seeds {MARKS_SEED}+)",
         "rows_of_the_number": int(y.sum()),
         "other_rows": int((~y).sum()),
