@@ -153,7 +153,16 @@ FEATURES = (
     "log_height_share",
 )
 #: What a row's chance of being part of the number is computed from (see :func:`row_features`).
-ROW_FEATURES = ("log_digits", "height", "readers_agree", "mean_log_p", "min_log_p", "max_not_digit", "mean_not_digit")
+ROW_FEATURES = (
+    "log_digits",
+    "height",
+    "readers_agree",
+    "mean_log_p",
+    "min_log_p",
+    "max_not_digit",
+    "mean_not_digit",
+    "under_another",
+)
 
 
 def record_path() -> Path:
@@ -211,21 +220,36 @@ def row_features(reading: NumberReading) -> np.ndarray:
     """What tells a row of the number from a row of something else read as digits (a doodle, a letter, a
     smudge): one line per row of ``reading``. How many digits it holds (log), its digits' height against the
     tallest row's (medians), whether its two readings (cut, and the line recognizer's) gave the same digits
-    (1, 0, or 0.5 when it was read one way), the mean and least log-probability of its digits, and the most
-    and the mean P(not a digit) of their 28×28 images."""
+    (1, 0, or 0.5 when it was read one way), the mean and least log-probability of its digits, the most
+    and the mean P(not a digit) of their 28×28 images, and how much of its width lies under or over another
+    row (the most of any): the rows of a number are written one under another, a mark lies anywhere."""
     heights = [float(np.median([d.box[3] - d.box[1] for d in r.digits])) for r in reading.rows]
+    spans = [(min(d.box[0] for d in r.digits), max(d.box[2] for d in r.digits)) for r in reading.rows]
     tallest = max(heights, default=1.0) or 1.0
     crops = [d.image for r in reading.rows for d in r.digits]
     known = [c for c in crops if c is not None]
     refused = iter(p_not_digit(np.stack(known)).tolist() if known else [])
     not_digit = [0.5 if c is None else next(refused) for c in crops]
     out, k = [], 0
-    for r, height in zip(reading.rows, heights, strict=True):
+    for i, (r, height) in enumerate(zip(reading.rows, heights, strict=True)):
+        x0, x1 = spans[i]
+        under = max((max(0, min(x1, b1) - max(x0, b0)) for j, (b0, b1) in enumerate(spans) if j != i), default=0)
         logs = np.log(np.clip([d.probability for d in r.digits], 1e-6, 1.0))
         mine = not_digit[k : k + len(r.digits)]
         k += len(r.digits)
         agree = 0.5 if r.other is None else float(r.other.digits_text == r.digits_text)
-        out.append([np.log(len(r.digits)), height / tallest, agree, logs.mean(), logs.min(), max(mine), np.mean(mine)])
+        out.append(
+            [
+                np.log(len(r.digits)),
+                height / tallest,
+                agree,
+                logs.mean(),
+                logs.min(),
+                max(mine),
+                np.mean(mine),
+                under / max(x1 - x0, 1),
+            ]
+        )
     return np.array(out, dtype=np.float64).reshape(-1, len(ROW_FEATURES))
 
 
