@@ -124,6 +124,21 @@ def test_real_photos_turned_by_15_degrees(readers):
     assert exact[15] + exact[-15] >= 56 and exact[15] >= exact["+15 without levelling"] + 4, exact
 
 
+def test_a_turned_rows_halves_left_out_as_a_mark_are_read_level(readers):
+    """3541 turned by 15°: found as it is, its halves are two rows side by side, and the rule for rows that are not
+    the number leaves one out. Levelling weighs the level reading, which holds all four digits in one row, against
+    the reading that kept both halves, and takes it."""
+    path = REALWORLD / "numbers" / "3541_tahaemara_1.jpg"
+    if not path.is_file():
+        pytest.fail(f"realworld-dev not found in {REALWORLD}")
+    photo = turned(load_image(str(path)), 15)
+    on, off = readers
+    untouched = off.read(photo)
+    assert untouched.every_row is not None and len(untouched.every_row.digits) == 4, untouched.text
+    assert len(untouched.digits) < 4, untouched.text
+    assert on.read(photo).digits_text == "3541"
+
+
 def test_a_level_photo_is_read_once(mnist, readers, monkeypatch):
     """An untouched page is not read a second time: levelling costs a level photo only the slant's measure."""
     on, _ = readers

@@ -266,6 +266,7 @@ def number_rows(reading: NumberReading, rule: dict) -> NumberReading:
         return reading
     kept = NumberReading.of_rows([r for r, k in zip(reading.rows, keep, strict=True) if k], reading.size)
     kept.agrees = reading.agrees
+    kept.every_row = reading
     return kept
 
 
@@ -389,10 +390,29 @@ class Reader:
         # Turning a photo is not evidence by itself: the level reading must have found more of the number (more
         # digits, or as many in fewer rows: a turned row is chained apart into pieces) and be likelier. A single
         # digit leaning by 15° has a slant too, and the same digit turned upright reads as surely as another.
-        more = len(level.digits) > len(reading.digits) or (
-            len(level.digits) == len(reading.digits) and len(level.rows) < len(reading.rows)
+        rival = reading
+        whole = reading.every_row
+        if (
+            whole is not None
+            and len(level.digits) >= len(whole.digits)
+            and len(level.rows) < len(whole.rows)
+            and all(
+                len(row.digits) >= 2 and _mostly_digits(NumberReading.of_rows([row], whole.size), 1.0)
+                for row in whole.rows
+                if all(row is not kept for kept in reading.rows)
+            )
+        ):
+            # The rows the rule left out (number_rows) hold digits that the level reading holds in fewer rows, and
+            # each is two digits or more, every one a digit to the "not a digit" model: pieces of a turned row
+            # chained apart, side by side, rather than a mark (a letter or doodle, read as one "digit" or refused,
+            # which the level reading can take into the number's row). It is weighed against the reading that
+            # kept them.
+            whole.agrees = reading.agrees
+            rival = self._calibrated(whole)
+        more = len(level.digits) > len(rival.digits) or (
+            len(level.digits) == len(rival.digits) and len(level.rows) < len(rival.rows)
         )
-        if not more or level.probability <= reading.probability:
+        if not more or level.probability <= rival.probability:
             return reading
         return _turned_back(level, back, scale, reading.size)
 

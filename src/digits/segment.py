@@ -151,6 +151,8 @@ class NumberReading:
     unsure_below: float | None = None
     #: whether a second reading of the same image (digits.reading) found the same digits; None: none made
     agrees: bool | None = None
+    #: the reading with every row, where digits.reading.number_rows left some out as not the number
+    every_row: NumberReading | None = field(default=None, repr=False, compare=False)
 
     @staticmethod
     def of_rows(rows: list[RowReading], size: tuple[int, int]) -> NumberReading:
