@@ -139,6 +139,19 @@ def test_a_turned_rows_halves_left_out_as_a_mark_are_read_level(readers):
     assert on.read(photo).digits_text == "3541"
 
 
+def test_a_level_reading_of_as_many_digits_far_surer_is_kept(readers):
+    """9107 turned by -15°: as it is, it reads four digits with one wrong; level, the same four digits right and far
+    surer, which levelling keeps though it finds no more of the number."""
+    path = REALWORLD / "numbers" / "9107_tahaemara_1.jpg"
+    if not path.is_file():
+        pytest.fail(f"realworld-dev not found in {REALWORLD}")
+    photo = turned(load_image(str(path)), -15)
+    on, off = readers
+    untouched = off.read(photo)
+    assert len(untouched.digits) == 4 and untouched.digits_text != "9107", untouched.text
+    assert on.read(photo).digits_text == "9107"
+
+
 def test_a_level_photo_is_read_once(mnist, readers, monkeypatch):
     """An untouched page is not read a second time: levelling costs a level photo only the slant's measure."""
     on, _ = readers

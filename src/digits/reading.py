@@ -67,6 +67,9 @@ LEVEL_FROM = 10.0
 LEVEL_SHARPER = 1.1
 #: ... measured on at least this many digit-sized pieces of ink: one leaning 1, or two big digits, are no row.
 LEVEL_PIECES = 3
+#: The level reading of as many digits (two or more) in as many rows or fewer is kept when its chance of being wrong
+#: is at most this share of the untouched reading's: the same digits read surer once level.
+LEVEL_SURER = 0.5
 #: A pixel is digit ink where the localizer's probability is at least this.
 INK_THRESHOLD = 0.5
 #: Ink the localizer does not see is read as digits filling the image when it spans this share of its height
@@ -412,7 +415,12 @@ class Reader:
         more = len(level.digits) > len(rival.digits) or (
             len(level.digits) == len(rival.digits) and len(level.rows) < len(rival.rows)
         )
-        if not more or level.probability <= rival.probability:
+        surer = (
+            len(level.digits) == len(rival.digits) >= 2
+            and len(level.rows) <= len(rival.rows)
+            and 1.0 - level.probability <= LEVEL_SURER * (1.0 - rival.probability)
+        )
+        if not (more or surer) or level.probability <= rival.probability:
             return reading
         return _turned_back(level, back, scale, reading.size)
 
