@@ -302,8 +302,9 @@ class Reader:
         leaves out rows which are not the number (default: the one in that ``reader.json``, or the packaged
         one when ``calibration`` is False; a dict like its ``rows``), or False to keep every row. ``level``: read
         a photo whose rows run at a slant (:mod:`digits.level`) turned level as well, and keep that reading when
-        it finds more of the number and is likelier (False: never). ``no_number_below``: a calibrated reading
-        less likely than this to be right is refused as no number (0: every reading is answered)."""
+        it finds more of the number (or as many digits, far surer: :data:`LEVEL_SURER`) and is likelier (False:
+        never). ``no_number_below``: a calibrated reading less likely than this to be right is refused as no
+        number (0: every reading is answered)."""
         self.level = level
         self.no_number_below = float(no_number_below)
         self.predictor = predictor if predictor is not None else Predictor()
@@ -380,7 +381,8 @@ class Reader:
         self, image: Image.Image | np.ndarray, reading: NumberReading, probability: np.ndarray, top_k: int
     ) -> NumberReading:
         """``reading``, or the reading of the picture turned level when its rows run at a slant of
-        :data:`LEVEL_FROM` degrees or more and that reading finds more of the number and is likelier."""
+        :data:`LEVEL_FROM` degrees or more and that reading finds more of the number, or as many digits far surer
+        (:data:`LEVEL_SURER`), and is likelier."""
         angle, sharper, pieces = row_slant(probability)
         if abs(angle) < LEVEL_FROM or sharper < LEVEL_SHARPER or pieces < LEVEL_PIECES:
             return reading
@@ -392,7 +394,8 @@ class Reader:
             return reading
         # Turning a photo is not evidence by itself: the level reading must have found more of the number (more
         # digits, or as many in fewer rows: a turned row is chained apart into pieces) and be likelier. A single
-        # digit leaning by 15° has a slant too, and the same digit turned upright reads as surely as another.
+        # digit leaning by 15° has a slant too, and the same digit turned upright reads as surely as another. Two
+        # digits or more read as many and far surer once level are evidence of their own.
         rival = reading
         whole = reading.every_row
         if (
