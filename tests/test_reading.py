@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from digits import segment
 from digits.errors import DigitsError
 from digits.preprocess import load_image
 from digits.reading import Reader
@@ -503,6 +504,27 @@ def test_two_touching_digits_read_as_one_by_the_contrast_ink_stay_two(mnist, rea
         s = _scene(mnist, seed, (), touching=True)
         assert s.digits_text == number
         assert reader.read(load_image(s.encode()[0])).digits_text == number, seed
+
+
+def test_a_touching_pair_the_nondigit_model_refuses_is_cut_not_dropped(mnist, reader, monkeypatch):
+    """A touching pair that holds a 1 is narrower than a piece kept for being two digits, and the "not a digit"
+    model refuses it as "not one digit": the pair fell out of the number, and both row readers read the two digits
+    left, surely (``1463`` read ``63``). Cut in two, each half a digit to the model, it is read. Doodles beside a
+    number are not read into it: a ``W`` below ``4877`` cut into a pair of 1s, and a wavy line below ``2092``,
+    stay out (an earlier version of the rule read them ``4877 111`` and ``2092 1111``). Development seeds."""
+    pairs = ((50_700_050, "1463"), (50_700_091, "8151"), (51_700_092, "1721"))
+    for seed, number in pairs:
+        s = _scene(mnist, seed, (), touching=True)
+        assert s.digits_text == number
+        assert reader.read(load_image(s.encode()[0])).digits_text == number, seed
+    for seed, number in ((51_150_149, "4877"), (50_150_113, "2092")):
+        s = _scene(mnist, seed, ("distractors",))
+        assert s.text == number
+        assert reader.read(load_image(s.encode()[0])).text == number, seed
+    monkeypatch.setattr(segment, "PAIR_GAP", -np.inf)  # the rule off: the pairs are dropped again
+    for seed, number in pairs:
+        s = _scene(mnist, seed, (), touching=True)
+        assert reader.read(load_image(s.encode()[0])).digits_text == number[2:], seed
 
 
 def test_a_wide_6_both_row_readers_split_is_still_read_whole(mnist, reader):

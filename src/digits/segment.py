@@ -433,6 +433,7 @@ def _read_row(
         keep = is_digit(np.stack([c for c, _ in crops]))
         sure = bool(np.any(keep))
         keep = _between_digits(keep, [b for _, b in crops], line)
+        found, crops, keep = _refused_pairs(found, crops, keep, line, predictor, is_digit)
         crops = [
             c for c, k, (_, cut) in zip(crops, keep, found, strict=True) if k or cut or c[1][2] - c[1][0] > 0.9 * line
         ]
@@ -1099,12 +1100,57 @@ def _digits_of(
     return out
 
 
-def _split(part: _Part, line: float, predictor: Predictor, depth: int) -> list[_Part]:
-    """``[part]``, or the digits in it when it is wider than one digit (recursively)."""
+#: A piece the "not a digit" model refuses is cut in two when it stands within this many line heights of a digit
+#: the model takes for one (:func:`_refused_pairs`), and each half must be at least this tall.
+PAIR_GAP = 0.45
+PAIR_HALF = 0.5
+
+
+def _refused_pairs(
+    found: list[tuple[_Part, bool]],
+    crops: list[tuple[np.ndarray, Box]],
+    keep: np.ndarray,
+    line: float,
+    predictor: Predictor,
+    is_digit: Callable[[np.ndarray], np.ndarray],
+) -> tuple[list[tuple[_Part, bool]], list[tuple[np.ndarray, Box]], np.ndarray]:
+    """The row's pieces with each refused one that is two touching digits cut in two.
+
+    The model refuses two touching digits as "not one digit"; a pair holding a 1 is narrower than the width
+    that keeps a piece for being two digits, so the pair fell out of the number (``1463`` read ``63``). Such a
+    piece is one digit tall, stands at the number's spacing beside a digit the model takes for one, in a row
+    that holds two of them, and its best cut gives two halves that are each a digit to the model, not both 1s
+    (a wavy line or a ``W`` cut in two is a pair of 1s). A letter or a doodle beside the number rarely is all
+    of that."""
+    accepted = [box for (_, box), k in zip(crops, keep, strict=True) if k]
+    if len(accepted) < 2:
+        return found, crops, keep
+    out_found, out_crops, out_keep = [], [], []
+    for (part, cut), (crop, box), k in zip(found, crops, keep, strict=True):
+        x0, y0, x1, y1 = box
+        gap = min(max(b[0] - x1, x0 - b[2]) for b in accepted)
+        if not (k or cut) and x1 - x0 <= 0.9 * line and y1 - y0 >= 0.8 * line and gap <= PAIR_GAP * line:
+            best = _best_cut(part, predictor)
+            if best is not None and min(h.ink.shape[0] for h in best[0]) >= PAIR_HALF * line:
+                halves = np.stack([fit_mnist(h.ink) for h in best[0]])
+                if np.all(is_digit(halves)) and not np.all(predictor.probabilities(halves).argmax(axis=1) == 1):
+                    out_found.extend((h, True) for h in best[0])
+                    out_crops.extend(zip(halves, [h.box for h in best[0]], strict=True))
+                    out_keep.extend([True, True])
+                    continue
+        out_found.append((part, cut))
+        out_crops.append((crop, box))
+        out_keep.append(bool(k))
+    return out_found, out_crops, np.array(out_keep, dtype=bool)
+
+
+def _best_cut(part: _Part, predictor: Predictor) -> tuple[tuple[_Part, _Part], float, float, float] | None:
+    """The two halves of ``part`` that the classifier reads most clearly, cutting through little ink: the halves,
+    their mean margin, the ink the cut crosses (against the part's densest column) and the whole part's margin.
+    None when no cut leaves two halves."""
     h, w = part.ink.shape
-    ratio = w / line
-    if ratio < SPLIT_MAYBE or depth >= 6 or w < 6:
-        return [part]
+    if w < 6:
+        return None
     # Candidate cuts start across the middle 70 % of the part; each bends around the ink it can, but
     # only a little (5 % of the height either way): paths free to wander cut digits into odd shapes.
     lo, hi = max(1, int(0.15 * w)), min(w - 1, int(np.ceil(0.85 * w)))
@@ -1117,7 +1163,7 @@ def _split(part: _Part, line: float, predictor: Predictor, depth: int) -> list[_
         if pair is not None:
             candidates.append((pair, ink_crossed / max(column_ink, 1e-6)))
     if not candidates:
-        return [part]
+        return None
     pieces = [part] + [c[0][0] for c in candidates] + [c[0][1] for c in candidates]
     probs = np.clip(predictor.probabilities(np.stack([fit_mnist(p.ink) for p in pieces])), 1e-6, 1.0)
     ranked = np.sort(np.log(probs), axis=1) * predictor.temperature  # the uncalibrated margins it was fitted on
@@ -1126,20 +1172,32 @@ def _split(part: _Part, line: float, predictor: Predictor, depth: int) -> list[_
     cut_ink = np.array([c[1] for c in candidates])
     halves_margin = 0.5 * (margin[1 : 1 + n] + margin[1 + n :])
     k = int(np.argmax(halves_margin - CUT_INK_COST * cut_ink))
-    heights = sorted((pieces[1 + k].ink.shape[0] / h, pieces[1 + n + k].ink.shape[0] / h))
+    return candidates[k][0], float(halves_margin[k]), float(cut_ink[k]), float(margin[0])
+
+
+def _split(part: _Part, line: float, predictor: Predictor, depth: int) -> list[_Part]:
+    """``[part]``, or the digits in it when it is wider than one digit (recursively)."""
+    h, w = part.ink.shape
+    ratio = w / line
+    if ratio < SPLIT_MAYBE or depth >= 6 or w < 6:
+        return [part]
+    best = _best_cut(part, predictor)
+    if best is None:
+        return [part]
+    (left, right), halves_margin, cut_ink, whole_margin = best
+    heights = sorted((left.ink.shape[0] / h, right.ink.shape[0] / h))
     features = {
         "bias": 1.0,
         "width": ratio - 1.2,
-        "whole_margin": margin[0],
-        "halves_margin": halves_margin[k],
+        "whole_margin": whole_margin,
+        "halves_margin": halves_margin,
         "shorter_half": heights[0],
         "taller_half": heights[1],
-        "ink_cut": cut_ink[k],
+        "ink_cut": cut_ink,
         "aspect": w / h,
     }
     if ratio < SPLIT_ALWAYS and sum(SPLIT_WEIGHTS[name] * v for name, v in features.items()) <= 0:
         return [part]
-    left, right = candidates[k][0]
     return _split(left, line, predictor, depth + 1) + _split(right, line, predictor, depth + 1)
 
 
