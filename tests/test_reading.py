@@ -591,6 +591,22 @@ def test_a_wall_that_a_digit_touches_is_not_a_1(mnist, reader):
         assert reader.read(load_image(s.encode()[0])).digits_text == s.digits_text
 
 
+def test_a_wall_measured_where_it_runs_on_not_on_the_boxs_lines(mnist, reader, monkeypatch):
+    """A form's wall that the localizer kept without its ends runs on beyond the piece for a few rows, then meets the
+    boxes' top and bottom lines, which fill every column the side test looks at. Measured over all those rows, the
+    wall was three times as wide as the piece, like a digit touching a frame's top and bottom, and was read as a sure
+    1 (bbf1a5a read these pages 917117, 51968, 0181417 and 14135). Measured where it runs on alone, it is as narrow
+    as the piece; switched off, every page reads its walls again."""
+    pages = [_scene(mnist, seed, ("frame",), form_rate=1.0) for seed in (52_050_081, 50_050_079)]
+    pages += [_scene(mnist, seed, ("frame",)) for seed in (50_300_129, 50_300_058)]
+    assert [s.digits_text for s in pages] == ["9717", "5968", "0847", "1435"]
+    for s in pages:
+        assert reader.read(load_image(s.encode()[0])).digits_text == s.digits_text
+    monkeypatch.setattr(segment, "FRAME_RUNS_ON", float("inf"))
+    for s in pages:
+        assert len(reader.read(load_image(s.encode()[0])).digits_text) > len(s.digits_text)
+
+
 def test_a_1_in_a_box_of_its_own_is_not_a_wall(mnist, reader):
     """A 1 in a form's first box that the contrast ink joins to the box's top and bottom lines runs on beyond the
     digits like a wall; but it has a wall on either side of it, apart from it, and no other piece in between, so

@@ -546,6 +546,9 @@ FRAME_MARGIN = 0.15
 FRAME_THIN = 1.5
 #: A piece the localizer gives at least this mean probability of digit ink is a digit, whatever lies under it.
 FRAME_SURE = 0.8
+#: A side runs on beyond the piece, narrower than the columns looked at, for at least this fraction of the digits'
+#: height (and 3 rows) for its width to be measured there alone.
+FRAME_RUNS_ON = 0.1
 
 
 def frame_sides(
@@ -560,12 +563,13 @@ def frame_sides(
     loop or line (a squared page is one stroke, but a dense one), and the piece no wider than the stroke is
     above and below it (a 1 written over a grid's line is wider; the piece's width measured in its middle rows,
     :func:`_middle_width`, since a side the localizer kept may end in the start of a corner) nor much narrower
-    (a digit that touches a frame's top and bottom) unless the stroke there is upright, narrower than the columns
-    looked at (two boxes' walls side by side, and a hairline of one of them kept by the localizer). A 1 on ruled
-    paper has paper above and below it, so it stays; so does a piece that overlaps its neighbours (part of a digit), or
-    that the localizer is sure of (its mean probability in ``ink``, the localizer's map, at least
-    :data:`FRAME_SURE`: a 1 drawn across a box's line), or that stands between two walls of its stroke, in a box
-    of its own (:func:`_walled_in`)."""
+    (a digit that touches a frame's top and bottom: the rows beyond it are the frame's lines, which fill the
+    columns looked at, while a wall runs on, narrower, between the piece and those lines, :data:`FRAME_RUNS_ON`)
+    unless the stroke there is upright, narrower than the columns looked at (two boxes' walls side by side, and a
+    hairline of one of them kept by the localizer). A 1 on ruled paper has paper above and below it, so it stays;
+    so does a piece that overlaps its neighbours (part of a digit), or that the localizer is sure of (its mean
+    probability in ``ink``, the localizer's map, at least :data:`FRAME_SURE`: a 1 drawn across a box's line), or
+    that stands between two walls of its stroke, in a box of its own (:func:`_walled_in`)."""
     out = [False] * len(boxes)
     if not boxes:
         return out
@@ -626,6 +630,12 @@ def frame_sides(
             # (a lone 1 as tall does not turn into a frame's top and bottom, so it keeps no width and stays).
             rows = sy.start + top + np.arange(len(run))
             beyond = run[(rows < min(b[1] for b in others) - m) | (rows >= max(b[3] for b in others) + m)]
+        # Rows where the stroke fills every column looked at are a box's top or bottom line. Where the side runs on
+        # between the piece and that line (a form's wall, which the localizer kept without its ends), those rows
+        # measure it; only a line's rows beyond the piece (a digit touching a frame's top and bottom) are its width.
+        narrow = beyond[beyond < band.shape[1]]
+        if narrow.size >= max(3, FRAME_RUNS_ON * digit):
+            beyond = narrow
         width = float(np.median(beyond)) if beyond.size else 0.0
         piece = x1 - x0
         # Its width where it is the side alone: the localizer may keep the start of a corner at its end.
