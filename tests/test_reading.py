@@ -607,21 +607,6 @@ def test_a_wall_measured_where_it_runs_on_not_on_the_boxs_lines(mnist, reader, m
         assert len(reader.read(load_image(s.encode()[0])).digits_text) > len(s.digits_text)
 
 
-def test_a_touching_pair_the_localizers_rows_read_apart_is_not_merged_by_the_contrast_ink(mnist, reader, monkeypatch):
-    """Where a pair touches, the classifier is surer of the pair read as one digit (a 4 with a 1 run into it) than
-    of the two apart. On the localizer's ink the two models weighed both readings and took the one with the pair
-    apart; on the contrast ink the row readers read the pair as one, and that reading, surer, was taken as the
-    second opinion (d2f55ef read these pages 348, 446, 478 and 549). It is the reading the localizer's rows turned
-    down, and is not taken again; switched off, every page loses a digit again."""
-    pages = [_scene(mnist, seed, (), touching=True) for seed in (50_700_040, 52_700_079, 52_700_104, 54_700_096)]
-    assert [s.digits_text for s in pages] == ["3148", "1446", "4718", "5419"]
-    for s in pages:
-        assert reader.read(load_image(s.encode()[0])).digits_text == s.digits_text
-    monkeypatch.setattr("digits.reading.TURNED_DOWN_VETO", False)
-    for s in pages:
-        assert len(reader.read(load_image(s.encode()[0])).digits_text) == len(s.digits_text) - 1
-
-
 def test_a_1_in_a_box_of_its_own_is_not_a_wall(mnist, reader):
     """A 1 in a form's first box that the contrast ink joins to the box's top and bottom lines runs on beyond the
     digits like a wall; but it has a wall on either side of it, apart from it, and no other piece in between, so

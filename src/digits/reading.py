@@ -95,9 +95,6 @@ EDGE_BAR = 0.4
 ONE_MORE_AS_SURE = 0.01
 #: ... or when the classifier is surer of it by at least this much (the localizer's ink broke a digit apart).
 ONE_MORE_SURER = 0.1
-#: The contrast ink's reading with fewer digits is not taken (for being surer, or for its row readers agreeing)
-#: when it is the localizer's other reading, the one its rows' choice turned down (:func:`_turned_down`).
-TURNED_DOWN_VETO = True
 #: The contrast ink's reading with digits of the localizer's left out, digits both of its row readers read,
 #: is not taken for being surer (:func:`_drops_agreed`) when its digits are at most this many times as tall.
 DROPS_SAME_SIZE = 1.5
@@ -563,7 +560,6 @@ class Reader:
             and learned.line_agrees is False
             and len(classic.digits) <= len(learned.digits) + 1
             and not _merges(classic, learned)
-            and not _turned_down(classic, learned)
         ):
             # The other way round: the localizer broke a thin or huge stroke apart and the two row readers
             # disagree on it, while on the contrast ink they agree. But not where the contrast ink reads two
@@ -574,7 +570,6 @@ class Reader:
             and _confidence(classic) > _confidence(learned)
             and not _drops_agreed(classic, learned)
             and not _merges(classic, learned)
-            and not _turned_down(classic, learned)
         ):
             # As many digits or fewer, and the classifier surer of them; but not the localizer's digits with
             # some left out that both its row readers read (a thin 1 the contrast ink lost, at half size), nor
@@ -879,20 +874,6 @@ def _one_more(classic: NumberReading, learned: NumberReading) -> bool:
     if any(a[:i] + a[i + 1 :] == b for i in range(len(a))):
         return gain >= -ONE_MORE_AS_SURE
     return gain >= ONE_MORE_SURER
-
-
-def _turned_down(classic: NumberReading, learned: NumberReading) -> bool:
-    """Whether the contrast ink's reading has fewer digits than the localizer's and is, digit for digit, the
-    reading of the localizer's ink that its rows' choice (:func:`digits.segment.choose`) turned down: the two
-    models weighed those digits on the localizer's ink and found the longer reading likelier. A touching pair
-    is one piece on either ink, and the classifier is surer of it read as one digit (a 4 with a 1 run into it)
-    than of the pair apart, so "surer" on the contrast ink is that same bias, not a second opinion."""
-    if not TURNED_DOWN_VETO or len(classic.digits) >= len(learned.digits) or learned.line_agrees is not False:
-        return False
-    if _height(classic) > DROPS_SAME_SIZE * _height(learned):
-        return False  # the localizer broke big digits into pieces, which the contrast ink has whole
-    other = "".join((r.other if r.other is not None else r).digits_text for r in learned.rows)
-    return other == classic.digits_text
 
 
 def _other_saw_it(classic: NumberReading, learned: NumberReading) -> bool:
