@@ -19,6 +19,7 @@ Prints a table and the command to reproduce it, and writes the figures to bench/
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 import time
@@ -37,6 +38,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated set (default 0)")
     parser.add_argument("--out", default="bench/out/images.json", help="JSON results file")
     args = parser.parse_args()
+    if min(args.singles, args.thin, args.numbers) < 0:
+        parser.error("--singles, --thin and --numbers take 0 or more")
 
     from digits import synthetic
     from digits.data import load_mnist
@@ -52,7 +55,9 @@ def main() -> int:
     results: dict = {"model": str(predictor.path), "engine": predictor.engine_name, "seed": args.seed}
     rng = np.random.default_rng(args.seed)
 
-    def singles(count: int, thin_rate: float, seed: int) -> dict:
+    def singles(count: int, thin_rate: float, seed: int) -> dict | None:
+        if count <= 0:
+            return None
         order = np.random.default_rng(seed).permutation(len(x))[:count]  # spread over the whole test set
         samples = synthetic.digit_set(x[order], y[order], count, seed=seed, thin_rate=thin_rate)
         prepared, refused = [], 0
@@ -123,30 +128,44 @@ def main() -> int:
     return 0
 
 
+def share(value: float, places: int) -> str:
+    """A fraction as a percentage cut (never rounded up) to ``places`` decimals: 0.99466 is 99.46 %."""
+    scale = 10**places
+    return f"{math.floor(value * 100 * scale + 1e-9) / scale:.{places}f} %"
+
+
 def report(r: dict) -> str:
+    lines = [f"model {Path(r['model']).name} ({r['engine']}), generated set seed {r['seed']}"]
     s, t = r["singles"], r["singles_thin_pen"]
-    lines = [
-        f"model {Path(r['model']).name} ({r['engine']}), generated set seed {r['seed']}",
-        "",
-        "| single digits (real MNIST test digits, rendered) | images | accuracy | same digits as MNIST arrays |",
-        "| --- | ---: | ---: | ---: |",
-        f"| photos and scans, all styles | {s['count']} | {s['accuracy']:.2%} | {s['raw_mnist_accuracy']:.2%} |",
-    ]
-    for kind, acc in s["by_kind"].items():
-        lines.append(f"| … {kind} | | {acc:.2%} | |")
-    lines.append(
-        f"| thin pen (lines 1.5–4 % of the height) | {t['count']} | {t['accuracy']:.2%} | "
-        f"{t['raw_mnist_accuracy']:.2%} |"
-    )
-    lines += [
-        "",
-        "| numbers (real MNIST test digits) | digits | numbers | read exactly | digit count right | ms each |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    if s or t:
+        lines += [
+            "",
+            "| single digits (real MNIST test digits, rendered) | images | accuracy | same digits as MNIST arrays |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+    if s:
+        lines.append(
+            f"| photos and scans, all styles | {s['count']} | {share(s['accuracy'], 2)} | "
+            f"{share(s['raw_mnist_accuracy'], 2)} |"
+        )
+        for kind, acc in s["by_kind"].items():
+            lines.append(f"| … {kind} | | {share(acc, 2)} | |")
+    if t:
+        lines.append(
+            f"| thin pen (lines 1.5–4 % of the height) | {t['count']} | {share(t['accuracy'], 2)} | "
+            f"{share(t['raw_mnist_accuracy'], 2)} |"
+        )
+    if r["numbers"]:
+        lines += [
+            "",
+            "| numbers (real MNIST test digits) | digits | numbers | read exactly | digit count right | ms each |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
     for kind, per in r["numbers"].items():
         for n, v in per.items():
             lines.append(
-                f"| {kind} | {n} | {v['count']} | {v['exact']:.1%} | {v['digit_count_right']:.1%} | {v['read_ms']} |"
+                f"| {kind} | {n} | {v['count']} | {share(v['exact'], 1)} | {share(v['digit_count_right'], 1)} | "
+                f"{v['read_ms']} |"
             )
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from digits import segment
 from digits.errors import DigitsError
-from digits.preprocess import load_image
+from digits.preprocess import load_image, stroke_width
 from digits.reading import Reader
 from digits.segment import _between_digits
 from digits.synthetic import EFFECTS, render_scene
@@ -142,6 +142,32 @@ def test_rows_and_separators_in_the_json(mnist, tmp_path):
     for d in entry["digits"]:
         x0, y0, x1, y1 = d["box"]
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+
+
+def test_separators_are_drawn_with_the_digits_pen(mnist):
+    """A number written with a ballpoint has a ballpoint's slash and dash: the scenes draw separators as wide as
+    the digits' strokes (before, a thin-pen scene's separators were a marker's, 3 to 5 times wider)."""
+    widths = []
+    for k in range(40):
+        s = render_scene(
+            mnist.x_test,
+            mnist.y_test,
+            np.random.default_rng(SEED + 600 + k),
+            effects=(),
+            rows=1,
+            n_digits=4,
+            separators=True,
+            thin_rate=1.0,
+        )
+        if not any(c in s.text for c in "/-"):
+            continue
+        digits, marks = np.zeros_like(s.ink), s.ink.copy()
+        for x0, y0, x1, y1 in s.boxes:
+            digits[y0:y1, x0:x1] = s.ink[y0:y1, x0:x1]
+            marks[y0:y1, x0:x1] = 0
+        widths.append((stroke_width(digits), stroke_width(marks)))
+    assert len(widths) >= 10
+    assert all(mark <= 1.5 * digit for digit, mark in widths), widths
 
 
 def test_no_handwriting_is_not_a_number(mnist, reader):

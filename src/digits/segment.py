@@ -801,6 +801,10 @@ def choose(
     return read if score(read, read_p) > score(cut, cut_p) else cut
 
 
+#: A mark smaller than this fraction of the row's line height (its longer side) is a speck, not a separator.
+MARK_MIN = 0.04
+
+
 def _marks(small: list[_Group], digit_boxes: list[Box], line: float) -> list[_Group]:
     """The small pieces of a row that may be separators: between its first and last digit, within its band."""
     if not digit_boxes:
@@ -812,7 +816,7 @@ def _marks(small: list[_Group], digit_boxes: list[Box], line: float) -> list[_Gr
         for g in small
         if left < (g.x0 + g.x1) / 2 < right
         and top - 0.1 * line <= (g.y0 + g.y1) / 2 <= bottom + 0.1 * line
-        and max(g.width, g.height) >= 0.06 * line
+        and max(g.width, g.height) >= MARK_MIN * line
     ]
 
 
@@ -876,7 +880,7 @@ def _separators(small: list[_Group], digit_boxes: list[Box], line: float, origin
         after = int(np.searchsorted(centres, cx))  # the separator stands before digit ``after``
         if not 0 < after < len(digit_boxes):
             continue
-        if max(g.width, g.height) < 0.06 * line:
+        if max(g.width, g.height) < MARK_MIN * line:
             continue
         char = None
         if g.width <= 0.35 * line and g.height <= 0.35 * line and 0.5 <= g.width / max(g.height, 1) <= 2.0:

@@ -696,6 +696,8 @@ def render_scene(
     style = Style.draw(rng, invert_rate=0.0 if "pencil" in effects else 0.15, thin_rate=thin_rate)
     height = int(rng.integers(22, 80))
     stroke = 0.12 * height
+    # Separators are written with the digits' own pen: a ballpoint's slash is as fine as its digits.
+    mark = max(1.0, style.thin * height) if style.thin else stroke
     # --- the number's ink: rows of digits and separators, each row slanted and curved
     row_inks: list[tuple[list[tuple[np.ndarray, int, int, int | str]], float]] = []
     for _ in range(rows):
@@ -723,7 +725,7 @@ def render_scene(
                 digit_i += 1
                 x += ink.shape[1] + rng.uniform(0.1, 0.45) * height
             else:
-                ink, dy = separator_ink(tok, height, stroke, rng)
+                ink, dy = separator_ink(tok, height, mark, rng)
                 x += rng.uniform(0.0, 0.15) * height
                 row.append((ink, int(x), dy, tok))
                 x += ink.shape[1] + rng.uniform(0.15, 0.4) * height
