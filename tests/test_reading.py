@@ -148,17 +148,7 @@ def test_separators_are_drawn_with_the_digits_pen(mnist):
     """A number written with a ballpoint has a ballpoint's slash and dash: the scenes draw separators as wide as
     the digits' strokes (before, a thin-pen scene's separators were a marker's, 3 to 5 times wider)."""
     widths = []
-    for k in range(40):
-        s = render_scene(
-            mnist.x_test,
-            mnist.y_test,
-            np.random.default_rng(SEED + 600 + k),
-            effects=(),
-            rows=1,
-            n_digits=4,
-            separators=True,
-            thin_rate=1.0,
-        )
+    for s in scenes(mnist, 40, SEED + 600, effects=(), rows=1, n_digits=4, separators=True, thin_rate=1.0):
         if not any(c in s.text for c in "/-"):
             continue
         digits, marks = np.zeros_like(s.ink), s.ink.copy()
@@ -175,16 +165,7 @@ def test_a_ballpoints_decimal_point_is_read(mnist, reader, monkeypatch):
     the threshold it had before (6 %) these pages lose it. Seeds of the failure study's separator pages."""
     pages = []
     for seed in (54_800_054, 54_800_089, 54_800_116):
-        s = render_scene(
-            mnist.x_test,
-            mnist.y_test,
-            np.random.default_rng(seed),
-            effects=(),
-            rows=1,
-            n_digits=4,
-            touching=False,
-            separators=True,
-        )
+        (s,) = scenes(mnist, 1, seed, effects=(), rows=1, n_digits=4, touching=False, separators=True)
         assert "." in s.text
         pages.append((load_image(s.encode()[0]), s.text))
     assert [reader.read(image).text for image, _ in pages] == [text for _, text in pages]
