@@ -23,7 +23,7 @@ from digits.errors import DigitsError
 from digits.preprocess import load_image, stroke_width
 from digits.reading import Reader
 from digits.segment import _between_digits
-from digits.synthetic import EFFECTS, render_scene
+from digits.synthetic import EFFECTS, number_set, render_scene
 
 REALWORLD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "realworld-dev"
 SEED = 8_100_000  # held out: not the localizer's training or validation seeds, nor bench/reading.py's
@@ -185,6 +185,18 @@ def test_a_dot_dropped_as_a_speck_is_given_back_to_its_row(mnist, reader, monkey
     assert [reader.read(image).text for image, _ in pages] == [text for _, text in pages]
     monkeypatch.setattr(segment, "DOT_INK", 2.0)
     assert all("." not in reader.read(image).text for image, _ in pages)
+
+
+def test_a_speck_under_a_digit_is_not_taken_for_a_dot(mnist, reader, monkeypatch):
+    """A speck under a digit is a piece of it (a faint 5 broken into bits), never a decimal point: given back to
+    the row, it would join the digit and change it (``segment.DOT_BETWEEN``). One of ``bench/images.py``'s
+    3-digit numbers (its seed 0's second set), read ``938`` when every dot-like speck was given back."""
+    (s,) = number_set(mnist.x_test, mnist.y_test, 41, 3, touching=False, seed=1_367_864_807)[40:]
+    image = load_image(s.encode()[0])
+    assert s.text == "958"
+    assert reader.read(image).text == "958"
+    monkeypatch.setattr(segment, "DOT_BETWEEN", False)
+    assert reader.read(image).text == "938"
 
 
 def test_no_handwriting_is_not_a_number(mnist, reader):

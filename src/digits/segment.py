@@ -284,6 +284,8 @@ def read_ink(
 DOT_INK = 0.5
 DOT_AREA = 3
 DOT_MAX = 0.3
+#: ... and it lies between the row's digits, under none of them (False: anywhere in the row's band, as measured before).
+DOT_BETWEEN = True
 
 
 def _fine_dots(blobs: list[Blob], ink: np.ndarray, labels: np.ndarray) -> list[Blob]:
@@ -292,8 +294,9 @@ def _fine_dots(blobs: list[Blob], ink: np.ndarray, labels: np.ndarray) -> list[B
     ``ink_blobs`` leaves out pieces far smaller than the largest, so a thin pen's dot (3 px under digits 60-75 px
     tall) never reaches its row, and ``3.10`` reads ``310``. A speck is given back when it is a compact piece of
     strong ink (its sides within a factor of two), at most ``DOT_MAX`` and at least ``MARK_MIN`` of the row's
-    height, in the lower half of the row's band, and touches none of the row's pieces: where a decimal point is
-    written. Each is labelled in ``labels`` (changed in place: ``read_ink``'s own label image), so the cut reading
+    height, in the lower half of the row's band, touching none of the row's pieces and under none of its digits
+    (:func:`_merge` would join it to the digit, as a broken stroke of it): where a decimal point is written.
+    Each is labelled in ``labels`` (changed in place: ``read_ink``'s own label image), so the cut reading
     and the line recognizer both see it; :func:`_separators` still decides whether it is one.
     """
     if len(blobs) < 2:
@@ -305,6 +308,7 @@ def _fine_dots(blobs: list[Blob], ink: np.ndarray, labels: np.ndarray) -> list[B
     y0, y1 = int(top + 0.5 * height), int(min(ink.shape[0], bottom + 0.1 * height))
     if height <= 0 or y1 <= y0 or right <= left:
         return []
+    digits: list[_Group] = []  # the row's digits as _read_row will group them, found when a speck needs them
     free = (ink[y0:y1, left:right] >= DOT_INK) & (labels[y0:y1, left:right] == 0)
     found, _ = ndimage.label(free, np.ones((3, 3)))
     out = []
@@ -319,8 +323,14 @@ def _fine_dots(blobs: list[Blob], ink: np.ndarray, labels: np.ndarray) -> list[B
             continue
         ys, xs = np.nonzero(found[box] == k)
         ys, xs = ys + box[0].start + y0, xs + box[1].start + left
+        x0, x1 = int(xs.min()), int(xs.max()) + 1
+        if not digits:
+            groups = _merge(blobs)
+            digits = [g for g in groups if g.height >= MIN_HEIGHT * _line_height(groups)]
+        if DOT_BETWEEN and any(min(x1, g.x1) - max(x0, g.x0) >= 0.25 * (x1 - x0) for g in digits):
+            continue  # under a digit, not between two: :func:`_merge` would join it to the digit and change it
         labels[ys, xs] = label
-        out.append(Blob(label, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), area))
+        out.append(Blob(label, (x0, int(ys.min()), x1, int(ys.max()) + 1), area))
         label += 1
     return out
 
