@@ -160,30 +160,27 @@ def test_separators_are_drawn_with_the_digits_pen(mnist):
     assert all(mark <= 1.5 * digit for digit, mark in widths), widths
 
 
-def test_a_ballpoints_decimal_point_is_read(mnist, reader, monkeypatch):
-    """A thin pen's dot, 4–6 % of the digits' height, is a decimal point, not a speck (``segment.MARK_MIN``); with
-    the threshold it had before (6 %) these pages lose it. Seeds of the failure study's separator pages."""
+@pytest.mark.parametrize(
+    ("seeds", "switch", "off"),
+    [
+        ((54_800_054, 54_800_089, 54_800_116), "MARK_MIN", 0.06),
+        ((54_800_036, 54_800_046, 54_800_052, 55_800_086, 55_800_091), "DOT_INK", 2.0),
+    ],
+    ids=["mark_from_4_percent", "speck_given_back"],
+)
+def test_a_ballpoints_decimal_point_is_read(mnist, reader, monkeypatch, seeds, switch, off):
+    """A thin pen's dot, 3 px under digits 60-75 px tall, is a decimal point, not a speck. Two things keep it: a mark
+    from 4 % of the digits' height may be a separator (``segment.MARK_MIN``; at 6 %, as before, the first pages lose
+    their dot), and a dot that ``ink_blobs`` dropped as a speck, far smaller than the largest piece, is given back to
+    its row where a decimal point is written (``segment._fine_dots``; with ``DOT_INK`` above any ink the second pages
+    lose it). Seeds of the failure study's separator pages."""
     pages = []
-    for seed in (54_800_054, 54_800_089, 54_800_116):
+    for seed in seeds:
         (s,) = scenes(mnist, 1, seed, effects=(), rows=1, n_digits=4, touching=False, separators=True)
         assert "." in s.text
         pages.append((load_image(s.encode()[0]), s.text))
     assert [reader.read(image).text for image, _ in pages] == [text for _, text in pages]
-    monkeypatch.setattr(segment, "MARK_MIN", 0.06)
-    assert all("." not in reader.read(image).text for image, _ in pages)
-
-
-def test_a_dot_dropped_as_a_speck_is_given_back_to_its_row(mnist, reader, monkeypatch):
-    """A ballpoint's dot, 3 px under digits 60-75 px tall, is far smaller than the largest piece and dropped as a
-    speck by ``ink_blobs``; the row takes it back where a decimal point is written (``segment._fine_dots``). Without
-    that (``DOT_INK`` above any ink) these pages lose their dot. Seeds of the failure study's separator pages."""
-    pages = []
-    for seed in (54_800_036, 54_800_046, 54_800_052, 55_800_086, 55_800_091):
-        (s,) = scenes(mnist, 1, seed, effects=(), rows=1, n_digits=4, touching=False, separators=True)
-        assert "." in s.text
-        pages.append((load_image(s.encode()[0]), s.text))
-    assert [reader.read(image).text for image, _ in pages] == [text for _, text in pages]
-    monkeypatch.setattr(segment, "DOT_INK", 2.0)
+    monkeypatch.setattr(segment, switch, off)
     assert all("." not in reader.read(image).text for image, _ in pages)
 
 
