@@ -139,6 +139,32 @@ def test_a_turned_rows_halves_left_out_as_a_mark_are_read_level(readers):
     assert on.read(photo).digits_text == "3541"
 
 
+def test_a_turned_row_chained_apart_side_by_side_is_read_level(mnist, readers, monkeypatch):
+    """A long row turned by the photo is chained apart into two rows side by side, its right end read first, as the
+    higher row (7899777743 turned by 15° read 77743 over 78997). The level reading holds the same digits in one row
+    but was less likely to the calibration, so it was not taken; rows side by side say that the photo was turned,
+    and it is taken now. Without that rule, each page reads two rows again."""
+    from digits import reading
+
+    path = REALWORLD / "numbers" / "7899777743_niraj_1.jpeg"
+    if not path.is_file():
+        pytest.fail(f"realworld-dev not found in {REALWORLD}")
+    photos = [(turned(load_image(str(path)), 15), "7899777743")]
+    for seed in (58_200_002, 58_200_032):  # 12- and 10-digit rows turned by 25°
+        rng = np.random.default_rng(seed)
+        scene = render_scene(
+            mnist.x_test, mnist.y_test, rng, effects=(), rows=1, n_digits=(10, 12), touching=False, separators=False
+        )
+        photos.append((turned(scene.image, 25), scene.text))
+    assert [text for _, text in photos] == ["7899777743", "600840125465", "0311364087"]
+    on, _ = readers
+    for photo, text in photos:
+        assert on.read(photo).text == text
+    monkeypatch.setattr(reading, "LEVEL_APART", -1.0)
+    for photo, text in photos:
+        assert on.read(photo).text.count("\n") == 1, text
+
+
 def test_a_level_reading_of_as_many_digits_far_surer_is_kept(readers):
     """9107 turned by -15°: as it is, it reads four digits with one wrong; level, the same four digits right and far
     surer, which levelling keeps though it finds no more of the number."""

@@ -70,6 +70,9 @@ LEVEL_PIECES = 3
 #: The level reading of as many digits (two or more) in as many rows or fewer is kept when its chance of being wrong
 #: is at most this share of the untouched reading's: the same digits read surer once level.
 LEVEL_SURER = 0.5
+#: Two rows that share less than this fraction of the narrower one's width lie side by side: a row turned by the
+#: photo and chained apart, read level when levelling finds their digits in fewer rows (:func:`_side_by_side`).
+LEVEL_APART = 0.2
 #: A pixel is digit ink where the localizer's probability is at least this.
 INK_THRESHOLD = 0.5
 #: Ink the localizer does not see is read as digits filling the image when it spans this share of its height
@@ -423,7 +426,12 @@ class Reader:
             and len(level.rows) <= len(rival.rows)
             and 1.0 - level.probability <= LEVEL_SURER * (1.0 - rival.probability)
         )
-        if not (more or surer) or level.probability <= rival.probability:
+        if not (more or surer):
+            return reading
+        # Rows side by side are one turned row chained apart, whose order top to bottom says nothing: the level
+        # reading that holds their digits in fewer rows is taken, however its likelihood compares.
+        apart = len(level.rows) < len(rival.rows) and _side_by_side(rival)
+        if level.probability <= rival.probability and not apart:
             return reading
         return _turned_back(level, back, scale, reading.size)
 
@@ -798,6 +806,17 @@ def _fills_with_digits(reading: NumberReading) -> bool:
     """Whether a reading holds at least two digits, each at least :data:`ROW_FILLS` of the image's height: a
     number cut out tightly, not one digit broken into pieces."""
     return sum(d.box[3] - d.box[1] >= ROW_FILLS * reading.size[1] for d in reading.digits) >= 2
+
+
+def _side_by_side(reading: NumberReading) -> bool:
+    """Whether two rows of ``reading`` lie side by side rather than one under the other: they share less than
+    :data:`LEVEL_APART` of the narrower one's width (the rows of a number are written one under another)."""
+    spans = [(min(d.box[0] for d in r.digits), max(d.box[2] for d in r.digits)) for r in reading.rows if r.digits]
+    for i, (a0, a1) in enumerate(spans):
+        for b0, b1 in spans[i + 1 :]:
+            if min(a1, b1) - max(a0, b0) < LEVEL_APART * min(a1 - a0, b1 - b0):
+                return True
+    return False
 
 
 def _mostly_digits(reading: NumberReading, share: float = 0.5) -> bool:
