@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from test_reading import REALWORLD
 
+from digits import reading
 from digits.level import row_slant, turn
 from digits.localize import Localizer
 from digits.preprocess import as_gray_array, load_image, working_copy
@@ -144,8 +145,6 @@ def test_a_turned_row_chained_apart_side_by_side_is_read_level(mnist, readers, m
     higher row (7899777743 turned by 15° read 77743 over 78997). The level reading holds the same digits in one row
     but was less likely to the calibration, so it was not taken; rows side by side say that the photo was turned,
     and it is taken now. Without that rule, each page reads two rows again."""
-    from digits import reading
-
     path = REALWORLD / "numbers" / "7899777743_niraj_1.jpeg"
     if not path.is_file():
         pytest.fail(f"realworld-dev not found in {REALWORLD}")

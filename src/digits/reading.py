@@ -35,6 +35,7 @@ import json
 import os
 from collections.abc import Callable
 from functools import lru_cache
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -812,11 +813,9 @@ def _side_by_side(reading: NumberReading) -> bool:
     """Whether two rows of ``reading`` lie side by side rather than one under the other: they share less than
     :data:`LEVEL_APART` of the narrower one's width (the rows of a number are written one under another)."""
     spans = [(min(d.box[0] for d in r.digits), max(d.box[2] for d in r.digits)) for r in reading.rows if r.digits]
-    for i, (a0, a1) in enumerate(spans):
-        for b0, b1 in spans[i + 1 :]:
-            if min(a1, b1) - max(a0, b0) < LEVEL_APART * min(a1 - a0, b1 - b0):
-                return True
-    return False
+    return any(
+        min(a1, b1) - max(a0, b0) < LEVEL_APART * min(a1 - a0, b1 - b0) for (a0, a1), (b0, b1) in combinations(spans, 2)
+    )
 
 
 def _mostly_digits(reading: NumberReading, share: float = 0.5) -> bool:
