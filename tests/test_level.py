@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from test_reading import REALWORLD
 
-from digits import reading
+from digits import preprocess, reading
 from digits.level import row_slant, turn
 from digits.localize import Localizer
 from digits.preprocess import as_gray_array, load_image, working_copy
@@ -195,3 +195,38 @@ def test_a_level_photo_is_read_once(mnist, readers, monkeypatch):
     calls.clear()
     on.read(turned(scene.image, 20))
     assert len(calls) == 2  # the turned photo is read level as well
+
+
+def _digits_beside_a_band(mnist, degrees: float) -> tuple[np.ndarray, int]:
+    """A localizer's ink map as on a turned photo with a shadow: ten MNIST test digits 40 px tall in a row, and
+    below them a solid band 120 px thick taken for ink, all turned by ``degrees``. Returns it and the digits' count."""
+    page = np.zeros((420, 760), dtype=np.float32)
+    for k in range(10):
+        digit = Image.fromarray((mnist.x_test[SEED % 9000 + k] * 255).astype(np.uint8)).resize((40, 40))
+        page[60:100, 40 + 66 * k : 80 + 66 * k] = np.asarray(digit, dtype=np.float32) / 255
+    page[220:340, 80:700] = 1.0
+    ink = Image.fromarray(page, "F").rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True)
+    return np.clip(np.asarray(ink, dtype=np.float32), 0.0, 1.0), 10
+
+
+def test_a_band_of_shadow_taken_for_ink_does_not_make_the_digits_specks(mnist, monkeypatch):
+    """A turned photo's shadow, which the localizer took for ink (a band 110 px thick on 3446785512 turned by 15°),
+    is more than a hundred times the area of a digit: measured against it, every digit was a speck, and the number
+    read `02`. The speck size and the slant's count of digit-sized pieces are now measured against the largest piece
+    drawn with a pen; without that, the digits are dropped and the slant is not trusted."""
+    ink, count = _digits_beside_a_band(mnist, 15)
+    _, blobs = preprocess.ink_blobs(ink, pen_sized=True)
+    assert len(blobs) == count + 1
+    _, blobs = preprocess.ink_blobs(ink)
+    assert len(blobs) < 3
+    slant = row_slant(ink)
+    assert slant.pieces >= count and abs(slant.angle + 15) <= 3, slant
+    path = REALWORLD / "numbers" / "3446785512_niraj_1.jpeg"
+    if not path.is_file():
+        pytest.fail(f"realworld-dev not found in {REALWORLD}")
+    photo = turned(load_image(str(path)), 15)
+    reader = Reader()
+    assert reader.read(photo).digits_text == "3446785512"
+    monkeypatch.setattr(preprocess, "THICK_PIECE", float("inf"))
+    assert row_slant(ink).pieces < 3
+    assert len(reader.read(photo).digits) < 10

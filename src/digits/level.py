@@ -17,6 +17,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
+from digits.preprocess import pen_largest
+
 #: Angles tried, in degrees either way (every degree, then this step around the best).
 MAX_SLANT = 35.0
 SLANT_STEP = 0.25
@@ -29,6 +31,9 @@ LINE_ELONGATION = 6.0
 
 #: A piece of ink counts as digit-sized when its area is at least this share of the largest piece's.
 PIECE_SHARE = 0.1
+#: ... of the largest piece drawn with a pen (:func:`digits.preprocess.pen_largest`) of at least this many pixels, not
+#: of a shadow's band that the localizer took for ink.
+PIECE_MIN = 6
 
 Box = tuple[int, int, int, int]
 
@@ -60,7 +65,10 @@ def row_slant(probability: np.ndarray, threshold: float = 0.5) -> Slant:
         if ys.size >= 6 and _is_level_line(xs.astype(np.float64), ys.astype(np.float64)):
             keep[i] = False
     kept = areas[keep]
-    pieces = int((kept >= PIECE_SHARE * kept.max()).sum()) if kept.size else 0
+    pieces = 0
+    if kept.size:
+        reference = pen_largest(keep[labels], labels, np.where(keep, areas, 0), PIECE_MIN)
+        pieces = int((kept >= PIECE_SHARE * reference).sum())
     ys, xs = np.nonzero(keep[labels])
     if ys.size < 20:
         return Slant(0.0, 1.0, pieces)

@@ -57,6 +57,10 @@ MIN_SNR = 8.0
 NOISE_FLOOR = 0.02
 #: A piece of ink smaller than this fraction of the largest piece is a speck and is ignored.
 SPECK_FRACTION = 0.02
+#: ... the largest piece drawn with a pen: one whose strokes are more than this many times as thick as
+#: the median piece's is a shadow, a smudge or a band of the page, and no measure of the digits' size
+#: (a turned photo's shadow, 110 px thick, made every digit beside it a speck).
+THICK_PIECE = 6.0
 #: A digit that fills its whole image (:func:`filling_ink_map`) must be bold: ink at least this strong
 #: (bench/fill_crop.py's MNIST digits read that way measured 0.70 or more; of 1,440 blank photos from
 #: digits.synthetic.paint, seeds 3-20, the 24 that split into two tones 0.65 or less, and 0.35 or less
@@ -532,10 +536,12 @@ class Blob:
         return self.box[3] - self.box[1]
 
 
-def ink_blobs(ink: np.ndarray, link: float = 0.0) -> tuple[np.ndarray, list[Blob]]:
+def ink_blobs(ink: np.ndarray, link: float = 0.0, pen_sized: bool = False) -> tuple[np.ndarray, list[Blob]]:
     """Connected pieces of ink, specks dropped, by hysteresis: a piece is seeded where the ink is
     strong (≥ 0.5) and grows over the ink connected to it (above ``link``), keeping the
     anti-aliased edges. A higher ``link`` keeps two digits apart that only a faint blur joins.
+    ``pen_sized`` measures specks against the largest piece drawn with a pen (:func:`pen_largest`), not
+    against a band of shadow the localizer took for ink.
 
     Returns the label image (0 = background or speck) and the pieces, largest first. Raises
     ``DigitsError("no ink found ...")`` when no piece is big enough to be part of a digit.
@@ -550,7 +556,8 @@ def ink_blobs(ink: np.ndarray, link: float = 0.0) -> tuple[np.ndarray, list[Blob
     min_area = max(4, int(1e-4 * ink.size))
     if largest < min_area:
         raise DigitsError("no ink found: only specks of noise")
-    keep = strong_area >= max(min_area / 4, SPECK_FRACTION * largest)
+    reference = pen_largest(strong, labels, strong_area, min_area) if pen_sized else largest
+    keep = strong_area >= max(min_area / 4, SPECK_FRACTION * reference)
     keep[0] = False
     lut = np.where(keep, np.arange(n + 1), 0)
     labels = lut[labels]
@@ -562,6 +569,23 @@ def ink_blobs(ink: np.ndarray, link: float = 0.0) -> tuple[np.ndarray, list[Blob
         blobs.append(Blob(index, (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop), area))
     blobs.sort(key=lambda b: -b.area)
     return labels, blobs
+
+
+def pen_largest(mask: np.ndarray, labels: np.ndarray, areas: np.ndarray, min_area: int) -> int:
+    """The area of the largest piece drawn with a pen, the measure of the digits' size: no piece of at least
+    ``min_area`` pixels whose strokes are more than ``THICK_PIECE`` times as thick as the median such piece's
+    (twice its area in ``mask`` over its outline, as :func:`stroke_width`). ``labels`` numbers the pieces and
+    ``areas[i]`` is piece ``i``'s area in ``mask``."""
+    largest = int(areas.max())
+    sized = np.flatnonzero(areas >= min_area)
+    sized = sized[sized > 0]
+    if sized.size < 2:
+        return largest
+    outline = mask & ~ndimage.binary_erosion(mask)
+    edges = np.bincount(labels[outline], minlength=len(areas))[sized]
+    width = 2.0 * areas[sized] / np.maximum(edges, 1)
+    pen = width <= THICK_PIECE * float(np.median(width))
+    return int(areas[sized][pen].max())
 
 
 # ---------------------------------------------------------------------------------------

@@ -529,7 +529,7 @@ class Reader:
         try:
             if too_little:
                 raise DigitsError("no ink found: nothing in the image looks like handwritten digits")
-            learned = read_ink(ink, scale, size, self.predictor, top_k, is_digit, self.line, context)
+            learned = read_ink(ink, scale, size, self.predictor, top_k, is_digit, self.line, context, pen_sized=True)
         except DigitsError as e:
             # Specks of ink and nothing more, or less: perhaps a digit that fills the image, which the localizer
             # barely sees, or a lone thin stroke that it saw only in pieces.

@@ -242,6 +242,7 @@ def read_ink(
     is_digit: Callable[[np.ndarray], np.ndarray] | None = None,
     line: LineRecognizer | None = None,
     context: np.ndarray | None = None,
+    pen_sized: bool = False,
 ) -> NumberReading:
     """Read the number in an ink map (white digit ink on black, at ``scale`` working pixels per original
     pixel) of an image of ``size`` (width, height): rows top to bottom, each left to right.
@@ -251,10 +252,11 @@ def read_ink(
     recognizer (:mod:`digits.line`), and :func:`choose` picks one of the two readings. ``context``, the
     same image's ink as contrast alone (:func:`digits.preprocess.ink_map`, which keeps frames and rulings
     whole), lets a narrow piece be told from the side of a frame drawn around the number
-    (:func:`frame_sides`).
+    (:func:`frame_sides`). ``pen_sized`` (for the localizer's ink) measures specks against the largest piece
+    drawn with a pen (:func:`digits.preprocess.ink_blobs`).
     Raises ``DigitsError("no ink found ...")`` when there is nothing to read.
     """
-    labels, blobs = ink_blobs(ink, link=LINK)
+    labels, blobs = ink_blobs(ink, link=LINK, pen_sized=pen_sized)
     labels = _with_halo(labels, ink)
     strokes = None if context is None else Strokes.of(context)
     rows, sure = [], []
@@ -270,7 +272,7 @@ def read_ink(
     if not rows and is_digit is not None and blobs:
         # Every piece was refused as not a digit: read them anyway, each flagged unsure, rather than say
         # there is nothing (two touching 1s, say, are "not one digit" and too narrow to be cut).
-        fallback = read_ink(ink, scale, size, predictor, top_k, None)
+        fallback = read_ink(ink, scale, size, predictor, top_k, None, pen_sized=pen_sized)
         for d in fallback.digits:
             d.unsure = True
         return fallback
