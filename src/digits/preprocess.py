@@ -59,7 +59,7 @@ NOISE_FLOOR = 0.02
 SPECK_FRACTION = 0.02
 #: ... the largest piece drawn with a pen: one whose strokes are more than this many times as thick as
 #: the median piece's is a shadow, a smudge or a band of the page, and no measure of the digits' size
-#: (a turned photo's shadow, 110 px thick, made every digit beside it a speck).
+#: (a turned photo's shadow, 57 px thick by that measure against 2-4 px for its digits, made each of them a speck).
 THICK_PIECE = 6.0
 #: A digit that fills its whole image (:func:`filling_ink_map`) must be bold: ink at least this strong
 #: (bench/fill_crop.py's MNIST digits read that way measured 0.70 or more; of 1,440 blank photos from
