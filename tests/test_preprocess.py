@@ -330,3 +330,31 @@ def test_bad_arrays():
         to_mnist(np.full((28, 28), 7.5))
     with pytest.raises(DigitsError, match=r"\[0, 1\]"):
         to_mnist(np.full((28, 28), np.nan))
+
+
+def mnist_strokes(mnist, count: int, scale: int) -> list[np.ndarray]:
+    """MNIST test digits enlarged ``scale`` times (a photo's digits), as float ink in [0, 1]."""
+    out = []
+    for digit in mnist.x_test[:count]:
+        big = Image.fromarray(np.asarray(digit, dtype=np.uint8)).resize((28 * scale, 28 * scale), Image.BILINEAR)
+        out.append(np.asarray(big, dtype=np.float32) / 255.0)
+    return out
+
+
+def test_the_quick_morphology_is_scipys(mnist):
+    """The reader's shortcuts (run for every cut it tries) give the very pixels of the SciPy and NumPy calls they
+    replace: a disc's grey dilation, a mask's outline, the ink's 95th percentile."""
+    rng = np.random.default_rng(0)
+    for k, ink in enumerate(mnist_strokes(mnist, 40, scale=int(rng.integers(1, 4)))):
+        radius = float(rng.uniform(0.6, 6.5))
+        r = int(np.ceil(radius))
+        yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+        disc = (yy * yy + xx * xx) <= radius * radius + 0.5
+        padded = np.pad(ink, r)
+        assert np.array_equal(preprocess.dilate_disk(padded, radius), ndimage.grey_dilation(padded, footprint=disc)), k
+        mask = ink >= 0.5
+        assert np.array_equal(preprocess.outline(mask), mask & ~ndimage.binary_erosion(mask)), k
+        faint = ink * float(rng.uniform(0.2, 1.0))
+        expected = float(np.percentile(faint[faint > 0.05], 95))
+        assert preprocess._peak(faint) == pytest.approx(expected, rel=1e-6, abs=1e-7), k
+    assert preprocess._peak(np.zeros((5, 5), dtype=np.float32)) == 0.0

@@ -18,7 +18,7 @@ from scipy import ndimage
 from digits import synthetic
 from digits.errors import DigitsError
 from digits.inference import Predictor
-from digits.preprocess import load_image
+from digits.preprocess import fit_mnist, ink_blobs, ink_map, load_image
 from digits.reading import read_number
 from digits.segment import NumberReading, Strokes, annotate, frame_sides
 
@@ -326,3 +326,73 @@ def test_a_big_blob_does_not_hide_the_row(mnist, predictor, monkeypatch):
     line_height = segment._line_height
     monkeypatch.setattr(segment, "_line_height", lambda groups, quantile=50, lone=False: line_height(groups, quantile))
     assert broken() >= 4
+
+
+def _touching_pieces(mnist, count: int) -> list:
+    """The largest piece of ink of real touching pairs (composed from MNIST test digits), as the cut search sees it."""
+    from digits.segment import _Part
+
+    parts = []
+    for sample in synthetic.number_set(mnist.x_test[4000:], mnist.y_test[4000:], count, 2, touching=True, seed=7):
+        ink = ink_map(load_image(sample.encode()[0])).ink
+        labels, blobs = ink_blobs(ink, link=0.3)
+        x0, y0, x1, y1 = blobs[0].box
+        own = np.where(labels[y0:y1, x0:x1] == blobs[0].label, ink[y0:y1, x0:x1], 0.0).astype(np.float32)
+        parts.append((ink, labels, _Part(own, y0, x0)))
+    return parts
+
+
+def test_the_cut_search_lays_out_and_classifies_each_ink_once(mnist, predictor):
+    """The cut search meets the same ink again and again (a kept half is the next cut's whole; paths meet); it lays
+    out and classifies each once, and what it gets is what the classifier says of each image alone."""
+    from digits.segment import _best_cut, _Seen
+
+    calls = []
+    real = predictor.probabilities
+
+    def counted(images):
+        calls.extend(images)
+        return real(images)
+
+    for _, _, part in _touching_pieces(mnist, 12):
+        calls.clear()
+        seen = _Seen(predictor)
+        predictor.probabilities = counted
+        try:
+            best = _best_cut(part, seen)
+        finally:
+            predictor.probabilities = real
+        assert best is not None
+        distinct = {c.tobytes() for c in calls}
+        assert len(distinct) == len(calls) >= 3  # the whole part and two halves at least, none twice
+        halves = list(best[0])
+        alone = np.concatenate([real(fit_mnist(h.ink)[None]) for h in halves])
+        assert np.array_equal(seen.probabilities(halves), alone)
+        assert len(calls) == len(distinct)  # asked again, nothing new is classified
+
+
+def test_the_faint_edge_goes_to_the_nearest_piece(mnist):
+    """Each faint pixel round a piece (its anti-aliased edge) takes the label of the nearest piece within 2 px, as the
+    exact Euclidean distance transform assigns it, including where two pieces are equally near."""
+    from digits.segment import _nearest_label, _with_halo
+
+    def by_transform(labels, ink):
+        distance, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+        near = (labels == 0) & (ink > 0) & (distance <= 2.0)
+        out = labels.copy()
+        out[near] = labels[iy[near], ix[near]]
+        return out
+
+    cases = [(ink, labels) for ink, labels, _ in _touching_pieces(mnist, 8)]
+    # Two pieces one faint pixel apart: the pixel between them is as near to each.
+    labels = np.zeros((9, 9), dtype=np.int32)
+    labels[2:7, 2] = 1
+    labels[2:7, 4] = 2
+    ink = np.where(labels > 0, 1.0, 0.0).astype(np.float32)
+    ink[2:7, 3] = 0.2
+    cases.append((ink, labels))
+    for ink, labels in cases:
+        assert np.array_equal(_with_halo(labels, ink), by_transform(labels, ink))
+    hy, hx = np.nonzero((labels == 0) & (ink > 0))
+    assert _nearest_label(labels, hy, hx, 2.0) is None  # settled by the transform itself
+    assert any(_with_halo(lab, ink) is not lab for ink, lab in cases[:-1])

@@ -23,6 +23,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digits.errors import DigitsError
+from digits.preprocess import dilate_disk
 
 #: What the recognizer can say at each step; index 0 is CTC's "nothing here" (blank).
 ALPHABET = ("", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ".", "-", "/")
@@ -122,11 +123,9 @@ def _widen(a: np.ndarray, small: np.ndarray) -> np.ndarray:
         return small
     stroke = 2.0 * area[thin].sum() / max(int(edge[thin].sum()), 1) * small.shape[0] / height
     radius = (WIDE_STROKE * INK_HEIGHT - stroke) / 2.0
-    r = int(np.ceil(radius))
-    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     where = thin[labels].astype(np.float32)
     where = np.asarray(Image.fromarray(where, "F").resize(small.shape[::-1], Image.Resampling.BOX)) > 0
-    grown = ndimage.grey_dilation(np.where(where, small, 0.0), footprint=(yy * yy + xx * xx) <= radius * radius + 0.5)
+    grown = dilate_disk(np.where(where, small, 0.0), radius)
     return np.maximum(small, grown)
 
 
@@ -137,12 +136,12 @@ def _straighten(a: np.ndarray) -> np.ndarray:
     inked = mass > 1e-3
     if inked.sum() < 2:
         return a
-    extent = []
-    for x in np.flatnonzero(inked):
-        ys = np.flatnonzero(a[:, x] > 0.3)
-        if ys.size:
-            extent.append(ys[-1] - ys[0] + 1)
-    line = float(np.percentile(extent, 90)) if extent else float(h)
+    # Each inked column's strong ink, from its first pixel to its last (over 0.3).
+    strong = a > 0.3
+    first = strong.argmax(axis=0)
+    last = h - 1 - strong[::-1].argmax(axis=0)
+    extent = (last - first + 1)[inked & strong.any(axis=0)]
+    line = float(np.percentile(extent, 90)) if extent.size else float(h)
     if h < 1.3 * line:  # already level: the whole row is barely taller than a digit
         return a
     ys = np.arange(h, dtype=np.float32)[:, None]
@@ -156,9 +155,7 @@ def _straighten(a: np.ndarray) -> np.ndarray:
         return a
     lo, hi = int(min(0, shift.min())), int(max(0, shift.max()))
     out = np.zeros((h + hi - lo, w), dtype=np.float32)
-    for x in range(w):
-        y = shift[x] - lo
-        out[y : y + h, x] = a[:, x]
+    out[np.arange(h)[:, None] + (shift - lo)[None, :], np.arange(w)[None, :]] = a
     return out
 
 

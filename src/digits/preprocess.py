@@ -581,10 +581,7 @@ def pen_largest(mask: np.ndarray, labels: np.ndarray, areas: np.ndarray, min_are
     sized = sized[sized > 0]
     if sized.size < 2:
         return largest
-    # The outline: pixels of the mask with a 4-neighbour outside it (binary_erosion's, twenty times faster).
-    padded = np.pad(mask, 1)
-    inside = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
-    edges = np.bincount(labels[mask & ~inside], minlength=len(areas))[sized]
+    edges = np.bincount(labels[outline(mask)], minlength=len(areas))[sized]
     width = 2.0 * areas[sized] / np.maximum(edges, 1)
     pen = width <= THICK_PIECE * float(np.median(width))
     return int(areas[sized][pen].max())
@@ -610,18 +607,39 @@ def fit_mnist(ink: np.ndarray) -> np.ndarray:
         crop = np.asarray(Image.fromarray(crop, "F").resize((nw, nh), Image.Resampling.LANCZOS), dtype=np.float32)
         crop = np.clip(crop, 0.0, 1.0)
         # Heavy down-scaling turns a thin pen stroke into a faint grey line; MNIST strokes are solid.
-        peak = float(np.percentile(crop[crop > 0.05], 95)) if (crop > 0.05).any() else 0.0
+        peak = _peak(crop)
         if 0.0 < peak < 0.95:
             crop = np.clip(crop / peak, 0.0, 1.0)
     total = float(crop.sum())
     if total <= 0:
         raise DigitsError("no ink found: the image is blank")
-    cy, cx = ndimage.center_of_mass(crop)
+    # The centre of mass (ndimage.center_of_mass's sums, without its overhead: this runs for every cut tried).
+    cy = float((crop * np.arange(nh, dtype=np.float64)[:, None]).sum()) / total
+    cx = float((crop * np.arange(nw, dtype=np.float64)[None, :]).sum()) / total
     top = int(np.clip(np.floor(MNIST_CENTRE - cy + 0.5), 0, MNIST_SIDE - nh))
     left = int(np.clip(np.floor(MNIST_CENTRE - cx + 0.5), 0, MNIST_SIDE - nw))
     out = np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.float32)
     out[top : top + nh, left : left + nw] = crop
     return out
+
+
+def _peak(crop: np.ndarray) -> float:
+    """The 95th percentile of the ink above 0.05 (0 where there is none): ``np.percentile(..., 95)``'s linear
+    interpolation between the two order statistics around it, as NumPy 2 computes it, without its overhead (a
+    tenth of the time: this runs for every cut the reader tries)."""
+    values = crop[crop > 0.05]
+    n = values.size
+    if n == 0:
+        return 0.0
+    index = (n - 1) * 0.95
+    below = int(np.floor(index))
+    if below >= n - 1:
+        return float(values.max())
+    ordered = np.partition(values, [below, below + 1])
+    low, high = ordered[below], ordered[below + 1]
+    t = index - below
+    step = high - low
+    return float(high - step * (1 - t)) if t >= 0.5 else float(low + step * t)
 
 
 def stroke_width(ink: np.ndarray) -> float:
@@ -634,8 +652,17 @@ def stroke_width(ink: np.ndarray) -> float:
     area = int(mask.sum())
     if area == 0:
         return 0.0
-    outline = int((mask & ~ndimage.binary_erosion(mask)).sum())
-    return 2.0 * area / max(outline, 1)
+    return 2.0 * area / max(int(outline(mask).sum()), 1)
+
+
+def outline(mask: np.ndarray) -> np.ndarray:
+    """The pixels of a boolean ``mask`` with a 4-neighbour outside it or beyond the image: ``mask &
+    ~ndimage.binary_erosion(mask)``, found by shifting the mask (the same pixels, many times quicker)."""
+    h, w = mask.shape
+    padded = np.zeros((h + 2, w + 2), dtype=bool)
+    padded[1:-1, 1:-1] = mask
+    inside = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~inside
 
 
 def _even_stroke(crop: np.ndarray) -> np.ndarray:
@@ -651,7 +678,7 @@ def _even_stroke(crop: np.ndarray) -> np.ndarray:
     factor = longest // (4 * MNIST_BOX)
     if factor >= 2:
         crop = np.asarray(Image.fromarray(crop, "F").reduce(factor), dtype=np.float32)
-        peak = float(np.percentile(crop[crop > 0.05], 95)) if (crop > 0.05).any() else 0.0
+        peak = _peak(crop)
         if 0.0 < peak < 0.95:  # averaging dims a thin stroke; bring it back to full strength
             crop = np.clip(crop / peak, 0.0, 1.0)
         longest = max(crop.shape)
@@ -660,14 +687,43 @@ def _even_stroke(crop: np.ndarray) -> np.ndarray:
     if 0 < width < 0.75 * target:
         radius = (target - width) / 2.0
         r = int(np.ceil(radius))
-        yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-        disk = (yy * yy + xx * xx) <= radius * radius + 0.5
-        crop = np.pad(crop, r)  # room for the stroke to grow at the edges
-        crop = ndimage.grey_dilation(crop, footprint=disk)
+        grown = np.zeros((crop.shape[0] + 2 * r, crop.shape[1] + 2 * r), dtype=np.float32)
+        grown[r:-r, r:-r] = crop  # room for the stroke to grow at the edges
+        crop = dilate_disk(grown, radius)
         rows = np.flatnonzero(crop.any(axis=1))
         cols = np.flatnonzero(crop.any(axis=0))
         crop = crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     return crop
+
+
+def dilate_disk(ink: np.ndarray, radius: float) -> np.ndarray:
+    """Grey dilation of non-negative ``ink`` by a disc: each pixel the maximum of the pixels at most ``radius`` away
+    (offsets with dy² + dx² ≤ radius² + 0.5), what lies beyond the image counting as 0.
+
+    The same pixels as ``ndimage.grey_dilation`` with that footprint wherever the image is at least ``radius`` wide
+    and tall (its mirrored border then adds nothing to ink that is never negative), as one running maximum along the
+    rows for each of the disc's half-widths and a maximum of those rows shifted up and down: several times quicker
+    than visiting the whole footprint at every pixel.
+    """
+    a = np.asarray(ink, dtype=np.float32)
+    r = int(np.ceil(radius))
+    limit = radius * radius + 0.5
+    h = a.shape[0]
+    out = np.zeros_like(a)
+    along: dict[int, np.ndarray] = {}
+    for dy in range(-r, r + 1):
+        if dy * dy > limit:
+            continue
+        half = max(dx for dx in range(r + 1) if dy * dy + dx * dx <= limit)
+        if half not in along:
+            along[half] = ndimage.maximum_filter1d(a, 2 * half + 1, axis=1, mode="constant", cval=0.0)
+        if abs(dy) >= h:
+            continue
+        if dy >= 0:
+            np.maximum(out[: h - dy], along[half][dy:], out=out[: h - dy])
+        else:
+            np.maximum(out[-dy:], along[half][: h + dy], out=out[-dy:])
+    return out
 
 
 def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray:

@@ -475,7 +475,8 @@ def _read_row(
     if not groups:
         return None
     groups.sort(key=lambda g: (g.x0 + g.x1) / 2)
-    found = _digits_of(groups, ink, labels, line, predictor)
+    seen = _Seen(predictor)
+    found = _digits_of(groups, ink, labels, line, seen)
     if strokes is not None:
         others = [b for b in elsewhere or [] if b[3] - b[1] >= MIN_HEIGHT * line]
         sides = frame_sides([p.box for p, _ in found], strokes, others, ink)
@@ -483,7 +484,7 @@ def _read_row(
         found = [f for f, side in zip(found, sides, strict=True) if not side]
     if not found:
         return None
-    crops = [(fit_mnist(p.ink), p.box) for p, _ in found]
+    crops = [(seen.crop(p), p.box) for p, _ in found]
     sure = True
     if is_digit is not None:
         # Pieces that are not digits are left out. A wide one may be two digits that touch and were not
@@ -492,7 +493,7 @@ def _read_row(
         keep = is_digit(np.stack([c for c, _ in crops]))
         sure = bool(np.any(keep))
         keep = _between_digits(keep, [b for _, b in crops], line)
-        found, crops, keep = _refused_pairs(found, crops, keep, line, predictor, is_digit)
+        found, crops, keep = _refused_pairs(found, crops, keep, line, seen, is_digit)
         crops = [
             c for c, k, (_, cut) in zip(crops, keep, found, strict=True) if k or cut or c[1][2] - c[1][0] > 0.9 * line
         ]
@@ -962,22 +963,57 @@ def _separators(small: list[_Group], digit_boxes: list[Box], line: float, origin
 
 def _with_halo(labels: np.ndarray, ink: np.ndarray, reach: float = 2.0) -> np.ndarray:
     """Give the faint ink around each piece (its anti-aliased edge) the label of the nearest piece."""
-    ys, xs = np.nonzero(labels)
-    if ys.size == 0:
+    rows = np.flatnonzero(labels.any(axis=1))
+    if rows.size == 0:
         return labels
+    cols = np.flatnonzero(labels.any(axis=0))
     # Only pixels within ``reach`` of a piece can change: work in the pieces' box grown by that much.
     m = int(np.ceil(reach)) + 1
-    y0, y1 = max(0, int(ys.min()) - m), min(labels.shape[0], int(ys.max()) + m + 1)
-    x0, x1 = max(0, int(xs.min()) - m), min(labels.shape[1], int(xs.max()) + m + 1)
+    y0, y1 = max(0, int(rows[0]) - m), min(labels.shape[0], int(rows[-1]) + m + 1)
+    x0, x1 = max(0, int(cols[0]) - m), min(labels.shape[1], int(cols[-1]) + m + 1)
     box = labels[y0:y1, x0:x1]
     halo = (box == 0) & (ink[y0:y1, x0:x1] > 0)
-    if not halo.any():
+    hy, hx = np.nonzero(halo)
+    if hy.size == 0:
         return labels
-    distance, (iy, ix) = ndimage.distance_transform_edt(box == 0, return_indices=True)
-    near = halo & (distance <= reach)
+    nearest = _nearest_label(box, hy, hx, reach)
+    if nearest is None:  # two pieces equally near some pixel: the exact transform settles it, as it always did
+        distance, (iy, ix) = ndimage.distance_transform_edt(box == 0, return_indices=True)
+        near = halo & (distance <= reach)
+        nearest = np.zeros(hy.size, dtype=labels.dtype)
+        nearest[near[hy, hx]] = box[iy[near], ix[near]]
     out = labels.copy()
-    out[y0:y1, x0:x1][near] = box[iy[near], ix[near]]
+    out[y0 + hy, x0 + hx] = nearest
     return out
+
+
+def _nearest_label(box: np.ndarray, hy: np.ndarray, hx: np.ndarray, reach: float) -> np.ndarray | None:
+    """The label of the nearest labelled pixel within ``reach`` of each pixel (``hy``, ``hx``) of ``box`` (0 where
+    none is), looked up ring by ring of the offsets within that distance; None where a pixel has labelled pixels of
+    two pieces at its nearest distance (which of them the Euclidean transform would pick is its own business)."""
+    r = int(np.floor(reach))
+    padded = np.pad(box, r)
+    rings: dict[int, list[tuple[int, int]]] = {}
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            d2 = dy * dy + dx * dx
+            if 0 < d2 <= reach * reach:
+                rings.setdefault(d2, []).append((dy, dx))
+    found = np.zeros(hy.size, dtype=box.dtype)
+    open_ = np.ones(hy.size, dtype=bool)
+    for d2 in sorted(rings):
+        seen = np.stack([padded[hy + r + dy, hx + r + dx] for dy, dx in rings[d2]])
+        labelled = seen > 0
+        hit = open_ & labelled.any(axis=0)
+        if not hit.any():
+            continue
+        high = seen.max(axis=0)
+        low = np.where(labelled, seen, high).min(axis=0)
+        if np.any(hit & (low != high)):
+            return None
+        found[hit] = high[hit]
+        open_ &= ~hit
+    return found
 
 
 def _line_height(groups: list[_Group], quantile: float = 50, lone: bool = False) -> float:
@@ -1085,6 +1121,39 @@ class _Part:
         return _Part(sub, self.y0 + int(rows[0]), self.x0 + int(cols[0]))
 
 
+class _Seen:
+    """The 28×28 crops (:func:`fit_mnist`) and the classifier's probabilities of the parts of one row met so far.
+
+    The cut search meets the same ink many times: each half it keeps is the whole of the next cut, cut paths that
+    meet give the same halves, and the digits found are laid out once more to be read. The classifier reads each
+    image alone (its probabilities do not depend on the rest of the batch), so nothing changes but the time.
+    """
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self._crops: dict[tuple, np.ndarray] = {}
+        self._probabilities: dict[tuple, np.ndarray] = {}
+
+    @staticmethod
+    def _key(part: _Part) -> tuple:
+        return part.ink.shape, part.ink.dtype.str, part.ink.tobytes()
+
+    def crop(self, part: _Part) -> np.ndarray:
+        key = self._key(part)
+        if key not in self._crops:
+            self._crops[key] = fit_mnist(part.ink)
+        return self._crops[key]
+
+    def probabilities(self, parts: list[_Part]) -> np.ndarray:
+        """N×10 probabilities of ``parts``, each new one laid out and classified once, in one batch."""
+        keys = [self._key(p) for p in parts]
+        new = {k: p for k, p in zip(keys, parts, strict=True) if k not in self._probabilities}
+        if new:
+            crops = np.stack([self.crop(p) for p in new.values()])
+            self._probabilities.update(zip(new, self.predictor.probabilities(crops), strict=True))
+        return np.stack([self._probabilities[k] for k in keys])
+
+
 def _stacked_overlap(a: _Group, b: _Group) -> float:
     """How much a piece of ``a`` and a piece of ``b`` that lie one above the other overlap sideways
     (as a fraction of the narrower one); 0 when no such pair exists."""
@@ -1145,7 +1214,7 @@ def _halves(part: _Part, path: np.ndarray) -> tuple[_Part, _Part] | None:
     for half in (left, right):
         pieces, n = ndimage.label(half.ink > 0, structure=np.ones((3, 3), dtype=bool))
         if n > 1:
-            mass = ndimage.sum(half.ink, pieces, index=np.arange(1, n + 1))
+            mass = np.bincount(pieces.ravel(), weights=half.ink.ravel(), minlength=n + 1)[1:]  # ndimage.sum's
             keep = np.concatenate([[False], mass >= 0.1 * mass.max()])
             half = _Part(np.where(keep[pieces], half.ink, 0.0), half.y0, half.x0)
         tight = half.tight()
@@ -1156,7 +1225,7 @@ def _halves(part: _Part, path: np.ndarray) -> tuple[_Part, _Part] | None:
 
 
 def _digits_of(
-    groups: list[_Group], ink: np.ndarray, labels: np.ndarray, line: float, predictor: Predictor
+    groups: list[_Group], ink: np.ndarray, labels: np.ndarray, line: float, seen: _Seen
 ) -> list[tuple[_Part, bool]]:
     """One part per digit, left to right, splitting groups that are too wide to be one digit; each with
     whether it came from cutting a wider group (a half of two touching digits)."""
@@ -1168,7 +1237,7 @@ def _digits_of(
         if max(p[2] - p[0] for p in g.pieces) < SPLIT_MAYBE * line:
             out.append((part, False))  # pieces joined because they belong together, none of them wide itself
         else:
-            pieces = _split(part, line, predictor, depth=0)
+            pieces = _split(part, line, seen, depth=0)
             out.extend((p, len(pieces) > 1) for p in pieces)
     return out
 
@@ -1184,7 +1253,7 @@ def _refused_pairs(
     crops: list[tuple[np.ndarray, Box]],
     keep: np.ndarray,
     line: float,
-    predictor: Predictor,
+    seen: _Seen,
     is_digit: Callable[[np.ndarray], np.ndarray],
 ) -> tuple[list[tuple[_Part, bool]], list[tuple[np.ndarray, Box]], np.ndarray]:
     """The row's pieces with each refused one that is two touching digits cut in two.
@@ -1203,10 +1272,10 @@ def _refused_pairs(
         x0, y0, x1, y1 = box
         gap = min(max(b[0] - x1, x0 - b[2]) for b in accepted)
         if not (k or cut) and x1 - x0 <= 0.9 * line and y1 - y0 >= 0.8 * line and gap <= PAIR_GAP * line:
-            best = _best_cut(part, predictor)
+            best = _best_cut(part, seen)
             if best is not None and min(h.ink.shape[0] for h in best[0]) >= PAIR_HALF * line:
-                halves = np.stack([fit_mnist(h.ink) for h in best[0]])
-                if np.all(is_digit(halves)) and not np.all(predictor.probabilities(halves).argmax(axis=1) == 1):
+                halves = np.stack([seen.crop(h) for h in best[0]])
+                if np.all(is_digit(halves)) and not np.all(seen.probabilities(list(best[0])).argmax(axis=1) == 1):
                     out_found.extend((h, True) for h in best[0])
                     out_crops.extend(zip(halves, [h.box for h in best[0]], strict=True))
                     out_keep.extend([True, True])
@@ -1217,7 +1286,7 @@ def _refused_pairs(
     return out_found, out_crops, np.array(out_keep, dtype=bool)
 
 
-def _best_cut(part: _Part, predictor: Predictor) -> tuple[tuple[_Part, _Part], float, float, float] | None:
+def _best_cut(part: _Part, seen: _Seen) -> tuple[tuple[_Part, _Part], float, float, float] | None:
     """The two halves of ``part`` that the classifier reads most clearly, cutting through little ink: the halves,
     their mean margin, the ink the cut crosses (against the part's densest column) and the whole part's margin.
     None when no cut leaves two halves."""
@@ -1231,15 +1300,18 @@ def _best_cut(part: _Part, predictor: Predictor) -> tuple[tuple[_Part, _Part], f
     paths, crossed = _cut_paths(part.ink, starts, band=max(1, round(0.05 * h)))
     column_ink = float(part.ink.sum(axis=0).max())
     candidates = []
-    for path, ink_crossed in zip(paths, crossed, strict=True):
+    # Paths from neighbouring starts often meet and run the same way: each is tried once, where it first came.
+    _, first = np.unique(paths, axis=0, return_index=True)
+    for k in np.sort(first):
+        path, ink_crossed = paths[k], crossed[k]
         pair = _halves(part, path)
         if pair is not None:
             candidates.append((pair, ink_crossed / max(column_ink, 1e-6)))
     if not candidates:
         return None
     pieces = [part] + [c[0][0] for c in candidates] + [c[0][1] for c in candidates]
-    probs = np.clip(predictor.probabilities(np.stack([fit_mnist(p.ink) for p in pieces])), 1e-6, 1.0)
-    ranked = np.sort(np.log(probs), axis=1) * predictor.temperature  # the uncalibrated margins it was fitted on
+    probs = np.clip(seen.probabilities(pieces), 1e-6, 1.0)
+    ranked = np.sort(np.log(probs), axis=1) * seen.predictor.temperature  # the uncalibrated margins it was fitted on
     margin = ranked[:, -1] - ranked[:, -2]  # how clearly the model prefers its answer to the runner-up
     n = len(candidates)
     cut_ink = np.array([c[1] for c in candidates])
@@ -1248,13 +1320,13 @@ def _best_cut(part: _Part, predictor: Predictor) -> tuple[tuple[_Part, _Part], f
     return candidates[k][0], float(halves_margin[k]), float(cut_ink[k]), float(margin[0])
 
 
-def _split(part: _Part, line: float, predictor: Predictor, depth: int) -> list[_Part]:
+def _split(part: _Part, line: float, seen: _Seen, depth: int) -> list[_Part]:
     """``[part]``, or the digits in it when it is wider than one digit (recursively)."""
     h, w = part.ink.shape
     ratio = w / line
     if ratio < SPLIT_MAYBE or depth >= 6 or w < 6:
         return [part]
-    best = _best_cut(part, predictor)
+    best = _best_cut(part, seen)
     if best is None:
         return [part]
     (left, right), halves_margin, cut_ink, whole_margin = best
@@ -1271,7 +1343,7 @@ def _split(part: _Part, line: float, predictor: Predictor, depth: int) -> list[_
     }
     if ratio < SPLIT_ALWAYS and sum(SPLIT_WEIGHTS[name] * v for name, v in features.items()) <= 0:
         return [part]
-    return _split(left, line, predictor, depth + 1) + _split(right, line, predictor, depth + 1)
+    return _split(left, line, seen, depth + 1) + _split(right, line, seen, depth + 1)
 
 
 # ---------------------------------------------------------------------------------------
